@@ -156,6 +156,21 @@ def test_show_records_no_run(started: list[list[str]]) -> None:
     assert runs.runs() == [] and started == []
 
 
+def test_a_run_whose_assistant_cannot_be_started_is_not_recorded(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On PATH, yet no program the system runs (an empty file: the exec fails, ENOEXEC): no run
+    started, so none is in the history; a run that starts is kept."""
+    (tmp_path / "pi").write_text("")
+    (tmp_path / "pi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MOONSHOT_API_KEY", "sk-moonshot-for-tests")
+    runs.record("opencode", "zai", "glm-5.3")
+    result = runner.invoke(app, ["run", "kimi", "--tool", "pi", "--no-check"])
+    assert result.exit_code != 0 and "cannot be started" in result.output
+    assert [(r.tool, r.profile) for r in runs.runs()] == [("opencode", "zai")]
+
+
 PROFILES = {
     "lab": ProfileEndpoints(
         stock=(), base_urls={"openai": "http://127.0.0.1:4000/v1"}, models=frozenset({"m"})

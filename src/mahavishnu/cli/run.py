@@ -12,6 +12,7 @@ from mahavishnu.environments.assistants.registry import listed
 if TYPE_CHECKING:
     from mahavishnu.config import Settings
     from mahavishnu.environments.profiles import Protocol
+    from mahavishnu.usage.runs import Run
 
 RUN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 #: How long ``run`` waits for the provider's answer before it calls it unreachable: a refused
@@ -50,6 +51,8 @@ def run(
     from mahavishnu.cli.output import console, print_json, warn
     from mahavishnu.config import load_settings
     from mahavishnu.environments.launch import exec_launch, plan, require_installed
+    from mahavishnu.errors import MahavishnuError
+    from mahavishnu.usage import runs
 
     settings = load_settings()
     launch = plan(name, settings, tool=tool, args=list(ctx.args))
@@ -62,11 +65,17 @@ def run(
     if not no_check:
         _check_provider(name, launch.tool, settings)
     console.file.flush()
-    _record_run(name, launch.tool, settings)
-    exec_launch(launch)
+    recorded = _record_run(name, launch.tool, settings)
+    try:
+        exec_launch(launch)
+    except MahavishnuError:  # nothing started: the run recorded never happened
+        if recorded is not None:
+            with contextlib.suppress(OSError, MahavishnuError):  # the exec's error is the one to say
+                runs.forget(recorded)
+        raise
 
 
-def _record_run(name: str, tool: str, settings: Settings) -> None:
+def _record_run(name: str, tool: str, settings: Settings) -> Run | None:
     """Record the run (``usage/runs``: the history of runs). ``mahavishnu usage`` needs it only for
     logs of runs from before each profile's run provider had its own name (``run_names``), so a run
     that cannot be recorded starts all the same, and nothing is said of it."""
@@ -77,8 +86,10 @@ def _record_run(name: str, tool: str, settings: Settings) -> None:
 
     profile = resolve(name, settings)
     endpoint = getattr(profile.settings, PROTOCOL[tool], None)
-    with contextlib.suppress(OSError, MahavishnuError):
-        runs.record(tool, profile.name, str(endpoint.model) if endpoint is not None else "")
+    try:
+        return runs.record(tool, profile.name, str(endpoint.model) if endpoint is not None else "")
+    except (OSError, MahavishnuError):
+        return None
 
 
 def _check_provider(name: str, tool: str, settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 ``run`` records each start here, just before it replaces itself with the assistant: the time, the
 assistant, the profile, the model it selected and the process id (the assistant's: ``run`` execs it).
+A start whose exec fails is removed again (``forget``): only runs that started are kept.
 Codex, Pi and OpenCode log a run's provider by the name ``run`` defines it under, which names the
 profile (``run_names.run_provider``). Runs before that all had one name, ``mahavishnu-run``: for a
 request logged under it ``attribution`` takes the latest run of that assistant and model started
@@ -63,6 +64,24 @@ def record(tool: str, profile: str, model: str) -> Run:
             if len(lines) > 2 * KEEP:
                 safe_write.write_private(path, "".join(lines[-KEEP:]), lock=False)
     return run
+
+
+def forget(run: Run) -> None:
+    """Remove ``run``'s line: the assistant did not start after all (its exec failed)."""
+    path = log_file()
+    with safe_write.file_lock(path):
+        lines = (read_text(path) or "").splitlines(keepends=True)
+        kept = [line for line in lines if not _is(line, run)]
+        if len(kept) != len(lines):
+            safe_write.write_private(path, "".join(kept), lock=False)
+
+
+def _is(line: str, run: Run) -> bool:
+    try:
+        data = json.loads(line)
+        return bool(data["time"] == run.time and data["pid"] == run.pid)
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def runs() -> list[Run]:
