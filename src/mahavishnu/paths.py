@@ -90,7 +90,9 @@ def make_dir(path: Path) -> Path:
             try:
                 each.mkdir(mode=0o700)
             except FileExistsError:
-                continue
+                if each.is_dir():  # made meanwhile by another process
+                    continue
+                raise  # a file in its place: said here, not by whatever writes under it next
             each.chmod(0o700)  # mkdir's mode is masked by the umask
     except PermissionError:
         raise

@@ -21,7 +21,7 @@ from mahavishnu.errors import ServiceStartError, UnknownServiceError
 from mahavishnu.services import procs
 from mahavishnu.services.supervisor import Supervisor, services_dir
 
-from .helpers import services_settings, wait_for, write_settings
+from .helpers import ours, services_settings, wait_for, write_settings
 
 runner = CliRunner()
 SECRET = "sk-ant-api03-" + "Q" * 40
@@ -82,6 +82,18 @@ def test_a_damaged_state_file_is_a_fresh_state_not_a_traceback(isolated_home: Pa
     assert result.exit_code == 0, result.output
     [shown] = json.loads(result.stdout)
     assert (shown["state"], shown["restarts"], shown["desired"]) == ("stopped", 0, "stopped")
+
+
+def test_a_file_in_the_services_folder_s_place_is_one_line(isolated_home: Path) -> None:
+    _supervisor(s1={"command": ["sleep", "60"]})
+    services_dir().parent.mkdir(parents=True, exist_ok=True)
+    services_dir().write_text("x")
+    for command in ("start", "stop", "status"):
+        result = runner.invoke(app, ["service", command, "s1"])
+        assert result.exit_code == 1, result.output
+        assert f"cannot create {services_dir()}: File exists" in result.stderr
+        assert "Traceback" not in result.output
+    assert not ours()
 
 
 # -- 2. assistants ------------------------------------------------------------------------------------
