@@ -84,6 +84,40 @@ def test_a_damaged_state_file_is_a_fresh_state_not_a_traceback(isolated_home: Pa
     assert (shown["state"], shown["restarts"], shown["desired"]) == ("stopped", 0, "stopped")
 
 
+@pytest.mark.parametrize("command", ["start", "restart"])
+def test_a_state_file_that_cannot_be_written_refuses_the_start_before_anything_runs(
+    isolated_home: Path, command: str
+) -> None:
+    """A folder in the state file's place: one line naming it, and no service left running (it was
+    started, then the command failed saving its state, the service running and not meant to)."""
+    _supervisor(s1={"command": ["sleep", "60"]})
+    (services_dir() / "s1.state.json").mkdir(parents=True)
+    result = runner.invoke(app, ["service", command, "s1"])
+    assert result.exit_code == 1
+    assert "s1.state.json: Is a directory" in result.stderr and "Traceback" not in result.output
+    assert not (services_dir() / "s1.pid").exists() and not ours()
+
+
+def test_a_pid_file_that_cannot_be_written_ends_the_process_it_would_have_tracked(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.errors import WriteFailedError
+    from mahavishnu.services import supervisor as module
+
+    supervisor = _supervisor(s1={"command": ["sleep", "60"]})
+    write_json = module._write_json
+
+    def full_disk(path: Path, data: object) -> None:
+        if path.suffix == ".pid":
+            raise WriteFailedError(f"cannot write {path}: No space left on device")
+        write_json(path, data)
+
+    monkeypatch.setattr(module, "_write_json", full_disk)
+    with pytest.raises(ServiceStartError, match=r"its PID file cannot be written .*No space left on device"):
+        supervisor.start("s1")
+    assert not ours() and supervisor.status("s1").note is not None
+
+
 def test_a_file_in_the_services_folder_s_place_is_one_line(isolated_home: Path) -> None:
     _supervisor(s1={"command": ["sleep", "60"]})
     services_dir().parent.mkdir(parents=True, exist_ok=True)

@@ -178,6 +178,14 @@ class Supervisor:
     def save_state(self, name: str, state: ServiceState) -> None:
         _write_json(self.state_path(name), asdict(state))
 
+    def _saveable_state(self, name: str) -> ServiceState:
+        """The service's state, written back at once: a state file that cannot be written (a folder
+        in its place, a full disk) refuses a start or restart before anything runs, not after, with
+        the service left running while the command said it failed."""
+        state = self.state(name)
+        self.save_state(name, state)
+        return state
+
     @contextmanager
     def locked(self, name: str, *, wait: bool = True) -> Iterator[None]:
         """Hold the service's lock; without ``wait``, a busy lock is a ServiceError at once."""
@@ -231,7 +239,8 @@ class Supervisor:
         looked before it took the lock, and the user's stop must hold."""
         spec = definitions.get(name, self.settings)
         with self.locked(name):
-            if on_demand and self.state(name).stopped_by_user:
+            stopped_by_user = self._saveable_state(name).stopped_by_user
+            if on_demand and stopped_by_user:
                 raise ServiceError(
                     f"service '{name}' was stopped with `service stop`: not started on demand",
                     hint=f"Start it with `mahavishnu service start {name}`.",
@@ -266,10 +275,10 @@ class Supervisor:
         before it took the lock, and a ``service stop`` may have come in between."""
         spec = definitions.get(name, self.settings)
         with self.locked(name):
-            if reason != "manual" and self.state(name).desired not in MEANT_TO_RUN:
+            state = self._saveable_state(name)
+            if reason != "manual" and state.desired not in MEANT_TO_RUN:
                 raise ServiceError(f"service '{name}' was stopped meanwhile: not restarted ({reason})")
             self._stop_locked(name, self._stop_timeout(spec))
-            state = self.state(name)
             state.restarts += 1
             state.stopped_by_user = False
             if reason in ("exited", "unhealthy"):
@@ -349,7 +358,15 @@ class Supervisor:
             boot_id=procs.boot_id() or "",
             definition=fingerprint(spec),
         )
-        _write_json(self.pid_path(name), asdict(record))
+        try:
+            _write_json(self.pid_path(name), asdict(record))
+        except (OSError, MahavishnuError) as exc:  # untracked, nothing could stop it: end it now
+            self._terminate(record, self._stop_timeout(spec))
+            why = exc.message if isinstance(exc, MahavishnuError) else f"{exc.filename}: {exc.strerror}"
+            raise ServiceStartError(
+                f"service '{name}' was not started: its PID file cannot be written ({why})",
+                hint=f"Make {services_dir()} writable (and the disk not full), then retry.",
+            ) from None
         timeout = spec.start_timeout_seconds or self.settings.services.start_timeout_seconds
         try:
             detail = self._wait_healthy(name, spec, record, timeout, this_run)
