@@ -269,6 +269,32 @@ def test_an_unreadable_config_and_a_failing_notify_command_are_events(
     assert [(e["event"], e["tool"]) for e in events] == [("probe-skipped", "claude")]
 
 
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        ("", "a process it left in the background still ran after 1 s: killed"),  # `cmd &`, exit 0
+        ("; time.sleep(60)", "it still ran after 1 s: killed"),
+    ],
+)
+def test_a_notify_command_and_what_it_left_running_are_killed_at_the_timeout(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, script: str, said: str
+) -> None:
+    """Its background child holds its output pipes: the watcher waits no longer than the timeout,
+    and no process of it is left running (only the command itself was killed)."""
+    from mahavishnu.services import fallback
+
+    from .helpers import ours
+
+    spawn = "import subprocess, time; subprocess.Popen(['sleep', '60'])" + script
+    write_settings({"fallback": {"notify_command": [sys.executable, "-c", spawn]}})
+    monkeypatch.setattr(fallback, "NOTIFY_TIMEOUT", 1.0)
+    began = time.monotonic()
+    events = fallback.FallbackManager()._notify({"event": "fallback", "tool": "claude"}, load_settings())
+    assert time.monotonic() - began < 3
+    assert [(e["event"], e["reason"]) for e in events] == [("notify-failed", said)]
+    assert not ours()
+
+
 def test_a_failing_provider_with_no_chain_says_how_to_set_one(
     isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
 ) -> None:

@@ -18,9 +18,13 @@ no other profile to try (no chain for the assistant, or none of its entries usab
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,7 @@ from mahavishnu.config import Settings
 from mahavishnu.environments.profiles import Profile, all_profiles
 from mahavishnu.errors import MahavishnuError
 from mahavishnu.files.safe_write import write_private
-from mahavishnu.services import metrics, probe
+from mahavishnu.services import metrics, probe, procs
 from mahavishnu.services.events import log_event
 
 NOTIFY_TIMEOUT = 30.0
@@ -261,18 +265,45 @@ class FallbackManager:
         if not command:
             return []
         env = {**os.environ, "MAHAVISHNU_EVENT": json.dumps(event), "MAHAVISHNU_EVENT_KIND": event["event"]}
+        reason = run_notify(command, env, NOTIFY_TIMEOUT)
+        return [] if reason is None else [log_event("notify-failed", command=command, reason=reason)]
+
+
+def run_notify(command: list[str], env: dict[str, str], timeout: float) -> str | None:
+    """Run ``command`` in a process group of its own and wait for the whole group, at most ``timeout``
+    s; whatever of it still runs then is killed, so nothing it started (``cmd &``) outlives the
+    timeout. Its stderr goes to a file: a pipe, held open by a process it left in the background, was
+    waited on past the command's exit, and its process left running. Returns why it failed, or None."""
+    deadline = time.monotonic() + timeout
+    with tempfile.TemporaryFile() as stderr:
         try:
-            done = subprocess.run(
+            proc = subprocess.Popen(
                 command,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=NOTIFY_TIMEOUT,
-                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return [log_event("notify-failed", command=command, reason=f"{type(exc).__name__}: {exc}")]
-        if done.returncode != 0:
-            reason = f"exit status {done.returncode}: {done.stderr.decode('utf-8', 'replace').strip()[-200:]}"
-            return [log_event("notify-failed", command=command, reason=reason)]
-        return []
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        # The leader is reaped only at the end: until then its pid, the group's id, is no one else's.
+        pause = 0.01
+        try:
+            while procs.group_members(proc.pid) and time.monotonic() < deadline:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+        finally:
+            left = procs.group_members(proc.pid)
+            if left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait()
+        if left:
+            what = "it" if any(m.pid == proc.pid for m in left) else "a process it left in the background"
+            return f"{what} still ran after {timeout:g} s: killed"
+        if code != 0:
+            stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 4096))  # its end: what it said last
+            said = stderr.read().decode("utf-8", "replace").strip()[-200:]
+            return f"exit status {code}: {said}"
+        return None
