@@ -51,3 +51,30 @@ def test_a_notification_still_gets_no_answer(wire: Wire) -> None:
     wire.send(b'{"jsonrpc":"2.0","method":"notifications/x","params":{"id":{"a":1}}}')
     wire.send(b'{"jsonrpc":"2.0","id":98,"method":"ping"}')
     assert wire.answer() == {"jsonrpc": "2.0", "id": 98, "result": {}}  # the next line is the ping's
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        (
+            b'{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":"list_llms","arguments":[1]}}',
+            "params.arguments: Input should be a valid dictionary",
+        ),
+        (
+            b'{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":5}}',
+            "params.name: Input should be",
+        ),
+        (
+            b'{"jsonrpc":"2.0","id":30,"method":"resources/read","params":{"uri":5}}',
+            "params.uri: Input should be",
+        ),
+    ],
+)
+def test_params_of_the_wrong_type_are_refused_naming_the_param(wire: Wire, line: bytes, said: str) -> None:
+    """The SDK said "Invalid request parameters", and not which, nor why."""
+    wire.send(line)
+    answer = wire.answer(seconds=10)
+    assert answer["id"] == 30 and answer["error"]["code"] == -32602, answer
+    assert answer["error"]["message"].startswith(f"Invalid request parameters: {said}"), answer
+    wire.send(b'{"jsonrpc":"2.0","id":99,"method":"ping"}')
+    assert wire.answer() == {"jsonrpc": "2.0", "id": 99, "result": {}}

@@ -458,11 +458,20 @@ class ScrubbedErrors(MCPServer):
 async def _scrubbing_errors(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
     """Server middleware: a request's error answer scrubbed of secrets (``_scrubbed``), whatever
     refused it: the SDK answers a method it does not know with "Method not found" and the method
-    as sent as its data (a key pasted there came back whole, over stdio and HTTP)."""
+    as sent as its data (a key pasted there came back whole, over stdio and HTTP). Params of the
+    wrong shape (``arguments`` a list, a tool's ``name`` a number) are said, one line naming each
+    param: the SDK answered "Invalid request parameters" and nothing of which, or why."""
     try:
         return await call_next(ctx)
     except MCPError as exc:
         raise _scrubbed(exc) from exc
+    except ValidationError as exc:
+        said = f"Invalid request parameters: {argument_errors(exc)}"[:PARAMS_ERROR_CHARS]
+        raise _scrubbed(MCPError(code=INVALID_PARAMS, message=said)) from None
+
+
+#: Where the refusal of a request's params stops: a union's refusal lists each of its members.
+PARAMS_ERROR_CHARS = 300
 
 
 def _scrubbed(exc: MCPError) -> MCPError:
