@@ -15,6 +15,7 @@ import pytest
 
 from mahavishnu.environments import memory_hooks_opencode as plugin
 from mahavishnu.environments.memory_hooks import hooks_status, install, remove
+from mahavishnu.errors import InvalidConfigFileError
 
 USER_CONFIG = """{
   // mine
@@ -81,6 +82,29 @@ def test_a_plugin_edited_by_hand_is_kept_by_install_and_removed_by_remove(isolat
     assert path.read_text() == edited
     remove(["opencode"])
     assert not path.exists()
+
+
+def test_a_plugin_of_the_users_of_that_name_is_never_overwritten_nor_removed(isolated_home: Path) -> None:
+    path = plugin.plugin_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("export const Mine = async () => ({})\n")
+    with pytest.raises(InvalidConfigFileError, match="not Mahavishnu's plugin"):
+        install(["claude", "opencode"])
+    assert not (isolated_home / ".claude" / "settings.json").exists()  # one transaction: none written
+    assert hooks_status("opencode")[0].state == "not installed"
+    assert remove(["opencode"], dry_run=True) == [] and remove(["opencode"]) == []
+    assert path.read_text() == "export const Mine = async () => ({})\n"
+
+
+@pytest.mark.parametrize("name", ["plugins/mahavishnu-memory.ts", "plugin/mahavishnu-memory.js"])
+def test_a_users_plugin_opencode_would_take_for_ours_is_refused(isolated_home: Path, name: str) -> None:
+    mine = config_dir(isolated_home) / name  # (OpenCode loads one plugin per name: one would not run)
+    mine.parent.mkdir(parents=True)
+    mine.write_text("export const Mine = async () => ({})\n")
+    with pytest.raises(InvalidConfigFileError, match="would load only one of them"):
+        install(["opencode"])
+    assert not plugin.plugin_path().exists()
+    assert mine.read_text() == "export const Mine = async () => ({})\n"
 
 
 def test_an_earlier_install_is_outdated_until_install_rewrites_it(

@@ -195,8 +195,8 @@ def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
         return planned + (opencode_plugin.removal_plan() if "opencode" in tools else [])
     created = _read_record().created
     steps: list[FileEdit | transaction.Delete] = []
-    if "opencode" in tools and read_text(opencode_plugin.plugin_path()) is not None:
-        steps.append(transaction.Delete(opencode_plugin.plugin_path()))  # our file, whatever it holds
+    if "opencode" in tools and opencode_plugin.removable():  # ours, edited or not; never the user's
+        steps.append(transaction.Delete(opencode_plugin.plugin_path()))
     for edit in edits:
         steps.append(edit)
         if str(edit.path.absolute()) in created and _empty(edit.transform(read_text(edit.path)), edit.path):

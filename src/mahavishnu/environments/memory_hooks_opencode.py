@@ -15,7 +15,9 @@ the same hook commands as the other assistants' hooks, with the same JSON on std
 The user's ``opencode.json`` is not touched: the file is found by its folder. Its first line holds
 the SHA-256 of the rest, so ``status`` tells a file changed by hand (``customised``: install leaves
 it as it is) from one an earlier Mahavishnu wrote (``outdated``: install rewrites it). Remove deletes
-it (backed up, in a transaction), whatever it holds: the file name is ours.
+it (backed up, in a transaction). A file without that first line is the user's own plugin: install
+refuses to overwrite it, and remove leaves it; so does install for a plugin of the user's of the same
+name in the other folder or as ``.ts`` (OpenCode loads one plugin per file name, without its suffix).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from mahavishnu import paths
 from mahavishnu.environments.assistants.base import FileEdit, hook_process_command
+from mahavishnu.errors import InvalidConfigFileError
 from mahavishnu.files.safe_write import Change, missing_parents, read_text
 
 #: The plugin's file name in OpenCode's global ``plugins`` folder.
@@ -43,6 +46,14 @@ _PLACEHOLDER = "__MAHAVISHNU_CONFIG__"
 
 def plugin_path() -> Path:
     return paths.opencode_config_dir() / "plugins" / PLUGIN_NAME
+
+
+def namesakes() -> list[Path]:
+    """The other files of OpenCode's global plugin folders that exist under our plugin's name: OpenCode
+    loads only one plugin of a name (the file's without its suffix), so one of them would not run."""
+    stem, folder = PLUGIN_NAME.removesuffix(".js"), paths.opencode_config_dir()
+    candidates = [folder / sub / f"{stem}.{x}" for sub in ("plugin", "plugins") for x in ("js", "ts")]
+    return [path for path in candidates if path != plugin_path() and path.exists()]
 
 
 def missing_folders() -> list[Path]:
@@ -71,34 +82,60 @@ def _digest(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def is_ours(text: str | None) -> bool:
+    """Whether ``text`` is a plugin file Mahavishnu wrote (edited since or not)."""
+    return text is not None and text.startswith(HEADER)
+
+
 def state(text: str | None) -> str:
-    """``missing``, ``installed`` (as install writes it now), ``outdated`` (as an earlier install
-    wrote it) or ``customised`` (changed since, or not written by Mahavishnu)."""
-    if text is None:
+    """``missing`` (or a file of the user's that has our name), ``installed`` (as install writes it
+    now), ``outdated`` (as an earlier install wrote it) or ``customised`` (changed since)."""
+    if text is None or not is_ours(text):
         return "missing"
     first, _, body = text.partition("\n")
-    if not first.startswith(HEADER) or first.removeprefix(HEADER) != f"sha256:{_digest(body)}":
+    if first.removeprefix(HEADER) != f"sha256:{_digest(body)}":
         return "customised"
     return "installed" if text == render() else "outdated"
 
 
 def install_edit() -> FileEdit:
-    """Write the plugin (a file changed by hand stays as it is)."""
+    """Write the plugin (a file changed by hand stays as it is); a plugin of the user's of that
+    name, in its place or beside it, is refused (never overwritten, never hidden)."""
+    path = plugin_path()
 
     def transform(text: str | None) -> str:
+        if text is not None and not is_ours(text):
+            raise InvalidConfigFileError(
+                f"{path} is not Mahavishnu's plugin: refusing to overwrite it",
+                hint=_RENAME_HINT,
+            )
+        if namesakes():
+            raise InvalidConfigFileError(
+                f"{namesakes()[0]} has the name of Mahavishnu's plugin: OpenCode would load only one of them",
+                hint=_RENAME_HINT,
+            )
         return text if text is not None and state(text) == "customised" else render()
 
-    return FileEdit(plugin_path(), transform, _validate)
+    return FileEdit(path, transform, _validate)
+
+
+_RENAME_HINT = "Rename or move that file, then run `mahavishnu memory hooks install --tool opencode` again."
 
 
 def _validate(text: str) -> None:
-    """Anything: the transform writes ``render()`` or leaves the user's text as it is."""
+    if not is_ours(text):
+        raise InvalidConfigFileError("refusing to write an OpenCode plugin that is not Mahavishnu's")
+
+
+def removable() -> bool:
+    """Whether remove has a file to delete: ours, as written or edited (never a plugin of the user's)."""
+    return is_ours(read_text(plugin_path()))
 
 
 def removal_plan() -> list[Change]:
-    """What remove would do (``--dry-run``): the file deleted, when there is one."""
+    """What remove would do (``--dry-run``): the file deleted, when there is one of ours."""
     text = read_text(plugin_path())
-    return [] if text is None else [Change(plugin_path(), text, "")]
+    return [Change(plugin_path(), text, "")] if text is not None and is_ours(text) else []
 
 
 def hook_states() -> list[tuple[str, str, str, bool, str, bool]]:
