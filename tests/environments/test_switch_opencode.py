@@ -113,6 +113,18 @@ def test_inline_secret_still_never_writes_the_key_into_their_file(config_file: P
     assert key_file().read_text() == "sk-deepseek-secret-0123456789\n"
 
 
+@pytest.mark.parametrize("folder", ["keys}", 'a"b', "a\\b"])
+def test_a_key_file_path_opencode_would_read_another_way_is_refused(
+    config_file: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
+    """OpenCode takes a {file:…} path up to its first '}', from the raw text (JSON escapes kept)."""
+    monkeypatch.setenv("MAHAVISHNU_HOME", str(isolated_home / folder))
+    with pytest.raises(ConfigError, match=r"cannot read the key from .*a \{file:…\} path cannot hold"):
+        switch_llm("deepseek", load_settings(), tool="opencode", inline_secret=True)
+    assert config_file.read_text() == USER_FILE
+    assert not key_file().exists()
+
+
 def test_rollback_is_byte_identical_and_removes_the_key_file_it_created(
     config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,7 +52,7 @@ from mahavishnu.environments.assistants.base import (
     unreadable,
 )
 from mahavishnu.environments.profiles import Profile
-from mahavishnu.errors import InvalidConfigFileError, MahavishnuError, SecretStoreError
+from mahavishnu.errors import ConfigError, InvalidConfigFileError, MahavishnuError, SecretStoreError
 from mahavishnu.files import safe_write
 from mahavishnu.files.json_document import JsonDocument, json_data
 from mahavishnu.files.json_values import as_text, member
@@ -222,7 +222,7 @@ class OpenCode(UserProjectAssistant):
         else:  # the key itself: into our own file, named by reference
             secret = str(key.value)
             edits.append(_key_file_edit(secret))
-            api_key = f"{{file:{key_file()}}}"
+            api_key = f"{{file:{_readable_key_file()}}}"
             if scope == "project":
                 warnings.append(f"{path} names {key_file()}, a file on this machine only")
         if scope == "project" and (note := outside_repository_note(self.label, path)):
@@ -415,6 +415,25 @@ def _key_file_edit(secret: str) -> FileEdit:
         mode=0o600,
         secrets=(secret,),
     )
+
+
+#: What OpenCode cannot read in a ``{file:PATH}``: it takes the path from the file's raw text up to the
+#: first ``}`` (``/\{file:[^}]+\}/``), so a ``}`` cuts it, and ``"``, ``\`` and control characters
+#: are there as JSON escapes it does not undo.
+_NOT_IN_FILE_PATH = re.compile(r'[}"\\\x00-\x1f\x7f]')
+
+
+def _readable_key_file() -> Path:
+    """``key_file()``, refused where OpenCode would read another path from its ``{file:…}``."""
+    path = key_file()
+    if found := _NOT_IN_FILE_PATH.search(str(path)):
+        raise ConfigError(
+            f"OpenCode cannot read the key from {_quoted(str(path))}: a {{file:…}} path cannot hold "
+            f"{_quoted(found.group())}",
+            hint="Give the profile its key in an environment variable (secret: env:VAR in the profile), or "
+            "set MAHAVISHNU_HOME to a folder whose path has no '}', '\"' or '\\'; nothing was written.",
+        )
+    return path
 
 
 def _any_text(text: str) -> None:
