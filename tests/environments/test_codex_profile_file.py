@@ -222,3 +222,23 @@ def test_probes_and_health_still_read_only_config_toml(codex_dir: Path) -> None:
     switch_llm("deepseek", load_settings(), tool="codex")
     found = active("codex", load_settings())
     assert found is not None and found.profile == "deepseek"
+
+
+@pytest.mark.parametrize("then", ["zai", "stock", "deepseek"])
+def test_a_table_a_profile_file_selects_stays_in_config_toml(codex_dir: Path, then: str) -> None:
+    """alias.config.toml selects config.toml's provider (Codex layers the two): a switch of config.toml
+    that took that table out left `codex --profile alias` with a provider that does not exist."""
+    switch_llm("deepseek", load_settings(), tool="codex")
+    switched = (codex_dir / "config.toml").read_text()
+    (codex_dir / "alias.config.toml").write_text('model = "x-1"\nmodel_provider = "mahavishnu-deepseek"\n')
+    result = switch_llm(then, load_settings(), tool="codex")
+    config = tomllib.loads((codex_dir / "config.toml").read_text())
+    assert "mahavishnu-deepseek" in config["model_providers"]
+    assert config.get("model_provider") == (None if then == "stock" else f"mahavishnu-{then}")
+    stays = [w for w in result.warnings if "stays in" in w]
+    assert len(stays) == (then != "deepseek") and all("alias.config.toml" in w for w in stays)
+    switch_llm("deepseek", load_settings(), tool="codex")
+    assert (codex_dir / "config.toml").read_text() == switched
+    (codex_dir / "alias.config.toml").unlink()  # none selects it now: stock takes it out
+    switch_llm("stock", load_settings(), tool="codex")
+    assert (codex_dir / "config.toml").read_text() == CONFIG

@@ -30,7 +30,7 @@ import dataclasses
 import re
 import shlex
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,12 +170,19 @@ class ProviderEntry:
         return "\n".join(lines) + "\n"
 
 
-def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | str = "config.toml") -> str:
+def apply_entry(
+    text: str | None,
+    entry: ProviderEntry | None,
+    source: Path | str = "config.toml",
+    keep: Collection[str] = (),
+) -> str:
     """``text`` with Mahavishnu's provider table(s) replaced by ``entry`` (or just removed); a
-    leading BOM stays. A table of that name the user wrote (no marker above it) is refused."""
-    bom, doc = _without_ours(text, source)
+    leading BOM stays. A table of that name the user wrote (no marker above it) is refused. The
+    tables of ``keep`` (another file selects them: ``selected_elsewhere``) stay, not selected here."""
+    keep = set(keep) - {entry.id} if entry is not None else set(keep)
+    bom, doc = _without_ours(text, source, keep)
     if entry is None:
-        _unselect(doc, model=False)
+        _unselect(doc, model=False, kept=keep)
         return bom + doc.as_string()
     _check_providers_table(doc, entry, source)
     if entry.id in _providers(doc.unwrap()):
@@ -192,18 +199,21 @@ def apply_entry(text: str | None, entry: ProviderEntry | None, source: Path | st
     return bom + out + ("\n" if out.strip() else "") + entry.toml()
 
 
-def _without_ours(text: str | None, source: Path | str) -> tuple[str, tomlkit.TOMLDocument]:
-    """``text``'s BOM and the document of the rest without the provider tables Mahavishnu wrote."""
+def _without_ours(
+    text: str | None, source: Path | str, keep: Collection[str] = ()
+) -> tuple[str, tomlkit.TOMLDocument]:
+    """``text``'s BOM and the document of the rest without the provider tables Mahavishnu wrote
+    (but those of ``keep``)."""
     read(text, source)  # the user's file must be valid before we touch it
     bom, rest = split_bom(text or "")
-    return bom, parse(remove_owned_tables(rest), source)
+    return bom, parse(remove_owned_tables(rest, keep), source)
 
 
-def _unselect(doc: tomlkit.TOMLDocument, *, model: bool) -> None:
-    """Remove ``model_provider`` when it names a provider of Mahavishnu's no longer in ``doc`` (and
-    with ``model``, the model it set)."""
+def _unselect(doc: tomlkit.TOMLDocument, *, model: bool, kept: Collection[str] = ()) -> None:
+    """Remove ``model_provider`` when it names a provider of Mahavishnu's no longer in ``doc``, or
+    one only ``kept`` for another file (and with ``model``, the model it set)."""
     selected = doc.get("model_provider")
-    if _is_ours(selected) and selected not in _providers(doc.unwrap()):
+    if _is_ours(selected) and (selected in kept or selected not in _providers(doc.unwrap())):
         doc.remove("model_provider")
         if model and "model" in doc:
             doc.remove("model")
@@ -225,11 +235,12 @@ def _check_providers_table(doc: tomlkit.TOMLDocument, entry: ProviderEntry, sour
     )
 
 
-def remove_entry(text: str | None, source: Path | str = "config.toml") -> str:
+def remove_entry(text: str | None, source: Path | str = "config.toml", keep: Collection[str] = ()) -> str:
     """``text`` without Mahavishnu's provider, and without the ``model`` it set when that provider
-    was the one selected (Codex then uses its own default model and login)."""
-    bom, doc = _without_ours(text, source)
-    _unselect(doc, model=True)
+    was the one selected (Codex then uses its own default model and login); the tables of ``keep``
+    (another file selects them) stay, not selected here."""
+    bom, doc = _without_ours(text, source, keep)
+    _unselect(doc, model=True, kept=keep)
     return bom + doc.as_string()
 
 
@@ -238,11 +249,12 @@ def split_bom(text: str) -> tuple[str, str]:
     return (BOM, text[1:]) if text.startswith(BOM) else ("", text)
 
 
-def remove_owned_tables(text: str) -> str:
+def remove_owned_tables(text: str, keep: Collection[str] = ()) -> str:
     """Drop every ``[model_providers.mahavishnu-*]`` table Mahavishnu wrote (the marker line above
-    it says so) with its sub-tables, the marker line and one blank line before that. Blank and
-    comment lines at the end of a dropped table stay when a table of the user's follows (they
-    belong to it). Every other byte, a table of that name the user wrote included, is left."""
+    it says so) with its sub-tables, the marker line and one blank line before that, but those of
+    ``keep``. Blank and comment lines at the end of a dropped table stay when a table that stays
+    follows (they belong to it). Every other byte, a table of that name the user wrote included, is
+    left."""
     lines = text.splitlines(keepends=True)
     headers = [i for i, line in enumerate(lines) if _header_name(line) is not None]
     drop = [False] * len(lines)
@@ -251,9 +263,9 @@ def remove_owned_tables(text: str) -> str:
         provider = _provider_of(lines[start])
         if provider is not None and start > 0 and lines[start - 1].startswith(MARKER):
             owned.add(provider)
-        if provider in owned:
+        if provider in owned and provider not in keep:
             end = headers[position + 1] if position + 1 < len(headers) else len(lines)
-            _drop_table(lines, start, end, drop, owned)
+            _drop_table(lines, start, end, drop, owned, keep)
     return "".join(line for line, dropped in zip(lines, drop, strict=True) if not dropped)
 
 
@@ -292,10 +304,12 @@ def keep_markers(before: str, after: str) -> str:
     return "".join(out)
 
 
-def _drop_table(lines: list[str], start: int, end: int, drop: list[bool], owned: set[str]) -> None:
+def _drop_table(
+    lines: list[str], start: int, end: int, drop: list[bool], owned: set[str], keep: Collection[str]
+) -> None:
     """Mark the owned table of ``lines[start:end]`` in ``drop``: its trailing blank and comment
-    lines stay when a table of the user's follows; the marker line and one blank line above go."""
-    for index in range(start, _kept_tail(lines, start, end, owned)):
+    lines stay when a table that stays follows; the marker line and one blank line above go."""
+    for index in range(start, _kept_tail(lines, start, end, owned, keep)):
         drop[index] = True
     above = start - 1
     if above >= 0 and lines[above].startswith(MARKER):
@@ -305,12 +319,16 @@ def _drop_table(lines: list[str], start: int, end: int, drop: list[bool], owned:
         drop[above] = True
 
 
-def _kept_tail(lines: list[str], start: int, end: int, owned: set[str]) -> int:
-    """Where the table's trailing gap starts, when the user's table after it keeps that gap; else
-    ``end`` (a sub-table of ours follows, or a table of ours below its marker line)."""
-    if end >= len(lines) or _provider_of(lines[end]) in owned:
+def _kept_tail(lines: list[str], start: int, end: int, owned: set[str], keep: Collection[str]) -> int:
+    """Where the table's trailing gap starts, when the table after it stays and keeps that gap (the
+    user's, or one of ours in ``keep``, with its marker line); else ``end`` (a sub-table of ours
+    follows, or a table of ours below its marker line)."""
+    following = _provider_of(lines[end]) if end < len(lines) else None
+    if end >= len(lines) or (following in owned and following not in keep):
         return end
     back = end
+    if following in keep and lines[back - 1].startswith(MARKER):
+        back -= 1
     while back > start + 1 and _is_gap(lines[back - 1]):
         back -= 1
     return back
@@ -430,8 +448,11 @@ class Codex(Assistant):
         refuse_expanded(
             profile.name, self.label, {"name": entry.name, "base_url": entry.base_url, "model": entry.model}
         )
+        keep = self._kept_for_profile_files(path, warnings, switched_to=entry.id)
         edits = [
-            FileEdit(path=path, transform=lambda text: apply_entry(text, entry, path), validate=validate)
+            FileEdit(
+                path=path, transform=lambda text: apply_entry(text, entry, path, keep), validate=validate
+            )
         ]
         if self.profile_file is None:
             edits += _dotenv_edits(profile, dotenv_values)
@@ -441,10 +462,37 @@ class Codex(Assistant):
         """Back to Codex's own ChatGPT login: our provider table, the ``model_provider`` and ``model``
         it chose, and the keys we wrote into ``.env`` removed."""
         path = self.settings_path(scope)
-        edits = [FileEdit(path=path, transform=lambda text: remove_entry(text, path), validate=validate)]
+        warnings: list[str] = []
+        keep = self._kept_for_profile_files(path, warnings)
+        edits = [
+            FileEdit(path=path, transform=lambda text: remove_entry(text, path, keep), validate=validate)
+        ]
         if self.profile_file is None:  # (as qwen's: a .env that is not there is left so)
             edits.append(dotenv_edit(env_path(), {}, note="", secrets=()))
-        return SwitchPlan(edits)
+        return SwitchPlan(edits, warnings)
+
+    def _kept_for_profile_files(
+        self, path: Path, warnings: list[str], switched_to: str | None = None
+    ) -> set[str]:
+        """The provider tables of ours in config.toml that a profile file selects without defining
+        them (``codex --profile NAME`` would not start without them): a switch of config.toml keeps
+        them, and says so."""
+        if self.profile_file is not None:
+            return set()
+        try:
+            here = _providers(read(read_text(path), path))
+        except MahavishnuError:
+            return set()  # (the edit itself says what is wrong with the file)
+        keep = {name: user for name, user in selected_elsewhere().items() if name in here}
+        for name, user in keep.items():
+            if name != switched_to:
+                profile = user.name.removesuffix(".config.toml")
+                warnings.append(
+                    f"[model_providers.{name}] stays in {path}: {user} selects it, and `codex --profile "
+                    f"{profile}` would not start without it; switch that file (--codex-profile {profile}) "
+                    "or take its model_provider out to have it removed"
+                )
+        return set(keep)
 
     def validate_text(self, text: str) -> None:
         validate(text)
@@ -598,6 +646,21 @@ def no_responses_api(profile: Profile, endpoint: Endpoint, label: str) -> Protoc
         f"serves /responses, add `wire_api: responses` under `profiles.{profile.name}.openai` in your "
         "settings file (`mahavishnu config path` prints where it is).",
     )
+
+
+def selected_elsewhere() -> dict[str, Path]:
+    """The providers of Mahavishnu's that a profile file selects (``model_provider``) without a table
+    of its own, config.toml's being used (Codex layers the two), each with the first such file."""
+    found: dict[str, Path] = {}
+    for _, path in profile_files():
+        try:
+            data = read(read_text(path), path)
+        except MahavishnuError:
+            continue  # (``ai current`` reports it)
+        chosen = data.get("model_provider")
+        if isinstance(chosen, str) and _is_ours(chosen) and chosen not in _providers(data):
+            found.setdefault(chosen, path)
+    return found
 
 
 def profile_files() -> list[tuple[str, Path]]:
