@@ -87,6 +87,23 @@ def test_a_base_kept_with_mixed_line_endings_still_puts_the_settings_back(isolat
     assert config.read_bytes() == original
 
 
+def test_a_base_kept_with_a_blank_line_the_switch_added_still_puts_the_settings_back(
+    isolated_home: Path,
+) -> None:
+    """A record kept before a switch put its keys above the first table's comments: tomlkit had
+    written a blank line over that table, which the stock form kept and no longer has."""
+    original = b'model = "gpt-5-codex"\n# trusted\n[projects."/home/me/app"]\ntrust_level = "trusted"\n'
+    config = isolated_home / ".codex" / "config.toml"
+    config.parent.mkdir()
+    config.write_bytes(original)
+    _switch("openai", "codex")
+    own_settings.keep(
+        config, original.decode(), '\n# trusted\n[projects."/home/me/app"]\ntrust_level = "trusted"\n'
+    )
+    assert any("are back" in w for w in _switch("stock", "codex"))
+    assert config.read_bytes() == original
+
+
 def test_line_endings_an_editor_changed_since_the_switch_do_not_keep_the_settings_out(
     isolated_home: Path,
 ) -> None:

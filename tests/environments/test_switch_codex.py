@@ -120,6 +120,41 @@ def test_switching_back_gives_the_same_bytes(config: Path) -> None:
     assert config.read_text() == first
 
 
+@pytest.mark.parametrize(
+    ("before", "switched"),
+    [
+        (  # a comment over the first table is the table's: our keys go above it
+            '# My Codex settings\n\n# Keep history\n[history]\npersistence = "save-all"\n',
+            "# My Codex settings\n\nmodel = @M@\nmodel_provider = @P@\n# Keep history\n[history]\n",
+        ),
+        (  # after the root's own keys, before the blank line and the comment of the first table
+            'approval_policy = "never"\n\n# Keep history\n[history]\npersistence = "none"\n',
+            'approval_policy = "never"\nmodel = @M@\nmodel_provider = @P@\n\n# Keep history\n[history]\n',
+        ),
+        (  # Windows line ends: ours too
+            '# Keep history\r\n[history]\r\npersistence = "none"\r\n',
+            "model = @M@\r\nmodel_provider = @P@\r\n# Keep history\r\n[history]\r\n",
+        ),
+        (  # a line opening with [ inside a root array is no table
+            "x = [\n[1, 2],\n]\n# Keep history\n[history]\n",
+            "x = [\n[1, 2],\n]\nmodel = @M@\nmodel_provider = @P@\n# Keep history\n[history]\n",
+        ),
+    ],
+)
+def test_a_comment_over_the_first_table_stays_over_it_and_stock_gives_the_same_bytes(
+    before: str, switched: str, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_config(isolated_home / ".codex" / "config.toml", before, monkeypatch)
+    path.write_bytes(before.encode())  # (as written: the line ends too)
+    switch_llm("zai", load_settings(), tool="codex")
+    model = all_profiles(load_settings())["zai"].settings.openai
+    assert model is not None
+    expected = switched.replace("@M@", f'"{model.model}"').replace("@P@", '"mahavishnu-zai"')
+    assert path.read_bytes().decode().startswith(expected)
+    switch_llm("stock", load_settings(), tool="codex")
+    assert path.read_bytes().decode() == before
+
+
 @pytest.mark.parametrize("edit", ["mcp-servers add", "memory hooks install and remove"])
 def test_our_table_stays_ours_after_mahavishnu_edits_the_table_above_it(edit: str, config: Path) -> None:
     """tomlkit counts the marker line above our table as the end of the table before it: adding a

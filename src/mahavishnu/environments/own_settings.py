@@ -465,7 +465,28 @@ def _merge_lines(base: str, own: str, current: str) -> str | None:
     merged = _merge3(base, own, current)
     if merged is None and "\r\n" in base + own + current:
         merged = _merge3(*(text.replace("\r\n", "\n") for text in (base, own, current)))
+    if merged is None and (fewer := _without_dropped_blanks(base, current)) != base:
+        merged = _merge_lines(fewer, own, current)
     return merged
+
+
+def _without_dropped_blanks(base: str, current: str) -> str:
+    """``base`` without the blank lines ``current`` has not kept (and nothing else of it changed
+    there): a base kept by a version whose switch wrote a blank line of its own above the first
+    table (tomlkit's, before ``codex._with_root_keys``) told the user's line over it from a change."""
+    import difflib
+
+    lines, now = base.splitlines(keepends=True), current.splitlines(keepends=True)
+    plain = difflib.SequenceMatcher(
+        None, [line.rstrip("\r\n") for line in lines], [line.rstrip("\r\n") for line in now]
+    )
+    drop = {
+        index
+        for tag, start, end, _, _ in plain.get_opcodes()
+        if tag == "delete" and not "".join(lines[start:end]).strip()
+        for index in range(start, end)
+    }
+    return "".join(line for index, line in enumerate(lines) if index not in drop)
 
 
 def _merge3(base: str, own: str, current: str) -> str | None:

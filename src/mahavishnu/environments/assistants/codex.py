@@ -30,7 +30,7 @@ import dataclasses
 import re
 import shlex
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,12 +191,63 @@ def apply_entry(
             hint=f"Rename or remove [model_providers.{entry.id}] in that file and switch again; "
             "nothing was written.",
         )
-    doc["model"] = entry.model
-    doc["model_provider"] = entry.id
-    out = doc.as_string()
+    out = _with_root_keys(doc, {"model": entry.model, "model_provider": entry.id})
     if out and not out.endswith("\n"):
         out += "\n"
     return bom + out + ("\n" if out.strip() else "") + entry.toml()
+
+
+def _with_root_keys(doc: tomlkit.TOMLDocument, values: Mapping[str, str]) -> str:
+    """``doc`` as text with ``values`` set at its root: a key it has changed in place, a new one
+    written after the root's last key, or, with none, above the comments that open the first table.
+    tomlkit adds a new key after whatever comes last before the first table, and a comment above a
+    table (``# Keep history`` over ``[history]``) then sat over our key, and a blank line it added
+    there stayed when the key was removed (``ai switch-llm stock``)."""
+    new = {key: value for key, value in values.items() if key not in doc}
+    for key, value in values.items():
+        if key not in new:
+            doc[key] = value
+    text = doc.as_string()
+    lines = text.splitlines(keepends=True)
+    first = _first_table_line(lines)
+    if not new or first is None:  # (no table: tomlkit's append is at the end, where it belongs)
+        for key, value in new.items():
+            doc[key] = value
+        return doc.as_string()
+    end = "\r\n" if lines[first].endswith("\r\n") else "\n"
+    added = "".join(f"{key} = {tomlkit.item(value).as_string()}{end}" for key, value in new.items())
+    at = _root_keys_end(lines, first)
+    return "".join(lines[:at]) + added + "".join(lines[at:])
+
+
+def _first_table_line(lines: Sequence[str]) -> int | None:
+    """The index of the line opening the first table: the first line opening with ``[`` that no
+    value before it holds (a multi-line array's or string's line leaves what precedes it unclosed)."""
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith("[") and _is_complete("".join(lines[:index])):
+            return index
+    return None
+
+
+def _is_complete(text: str) -> bool:
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    return True
+
+
+def _root_keys_end(lines: Sequence[str], first: int) -> int:
+    """Where a new root key goes: after the root's last key when blank lines part it from the first
+    table's comments (or the table); else above the comment lines right over the first table."""
+    above = first
+    while above > 0 and lines[above - 1].lstrip().startswith("#"):
+        above -= 1
+    gap = above
+    while gap > 0 and not lines[gap - 1].strip():
+        gap -= 1
+    after_keys = gap < above and gap > 0 and not lines[gap - 1].lstrip().startswith("#")
+    return gap if after_keys else above
 
 
 def _without_ours(
