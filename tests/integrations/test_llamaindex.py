@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 pytest.importorskip("llama_index.core", reason="the llamaindex extra (llama-index-core) is not installed")
 
 from llama_index.core import Document, StorageContext, VectorStoreIndex
-from llama_index.core.schema import MetadataMode
+from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import (
     FilterCondition,
     FilterOperator,
@@ -180,6 +180,31 @@ def test_the_same_text_in_two_documents_is_two_nodes_and_deleting_one_keeps_the_
         [kept] = vectors.get_nodes()
         assert kept.ref_doc_id == "cli" and kept.get_content() == text
         assert retrieve(index, "Apache License LICENSE file") == ["cli"]
+
+
+def test_the_same_text_twice_in_one_document_is_two_nodes_each_read_and_deleted_by_its_id() -> None:
+    """A document holding a paragraph twice: each node is its own memory (they were one, so
+    ``get_nodes`` and ``delete_nodes`` of the second node's id read and deleted the first)."""
+    text = "Run the migrations before deploying; roll back with the down scripts."
+    source = {NodeRelationship.SOURCE: RelatedNodeInfo(node_id="runbook")}
+    nodes = [
+        TextNode(text=text, id_=node_id, metadata={"section": node_id}, relationships=source)
+        for node_id in ("first", "second")
+    ]
+    with MemoryStore.open() as store:
+        vectors = MahavishnuVectorStore(store, collection="handbook")
+        index = VectorStoreIndex(
+            nodes,
+            storage_context=StorageContext.from_defaults(vector_store=vectors),
+            embed_model=MahavishnuEmbedding(store),
+        )
+        [second] = vectors.get_nodes(["second"])
+        assert (second.node_id, second.metadata["section"]) == ("second", "second")
+        assert second.get_content() == text
+        hits = index.as_retriever(similarity_top_k=5).retrieve("run the migrations")
+        assert sorted(hit.node.node_id for hit in hits) == ["first", "second"]
+        vectors.delete_nodes(["second"])
+        assert [n.node_id for n in vectors.get_nodes()] == ["first"]
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@
     # later, or in another process: VectorStoreIndex.from_vector_store(vectors, embed_model=...)
 
 Each node is one ``rag`` memory: its ``path`` (the file path or name, or the document id; with the
-document id in brackets when that is not the path) on the first line and its text after it as
-content (as ``memory ingest``'s chunks: the store keeps one memory per content, so the same text in
-two documents would otherwise be one memory, and deleting either document deleted the other's
-node), ``repo_id`` the collection, ``source_system``
+document id in brackets and the node id after it when they are not the path) on the first line and
+its text after it as content (as ``memory ingest``'s chunks: the store keeps one memory per content,
+so the same text in two documents, or twice in one, would otherwise be one memory, which deleting
+either node deleted and reading either read the other), ``repo_id`` the collection, ``source_system``
 ``llamaindex``, tags ``llamaindex``, ``doc:<ref_doc_id>``, ``node:<node_id>`` (``id_tag``: a digest of
 an id too long or odd for a tag), and in its metadata
 the node itself (LlamaIndex's ``node_to_metadata_dict``) and the ``path`` for ``mahavishnu memory
@@ -167,7 +167,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
             [id_tag("doc", node.ref_doc_id)] if node.ref_doc_id else []
         )
         return {
-            "content": f"{_first_line(path, node.ref_doc_id)}\n{text}",
+            "content": f"{_first_line(path, node.ref_doc_id, node.node_id)}\n{text}",
             "type": RAG,
             "tags": tags,
             # no start_line/end_line: a node has no lines of a file (``memory ingest``'s chunks have)
@@ -323,13 +323,17 @@ def id_tag(kind: str, value: str) -> str:
     return f"{kind}-sha256:{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
-def _first_line(path: str, ref_doc_id: str | None) -> str:
-    """The path, and the document's id when the path is not it: two documents may share a path
-    (a ``file_name``, the same file loaded twice), and the same text under one first line would be
-    one memory, which deleting either document deleted."""
-    if ref_doc_id is None or ref_doc_id == path:
-        return path
-    return f"{path} [{' '.join(ref_doc_id.splitlines())}]"
+def _first_line(path: str, ref_doc_id: str | None, node_id: str) -> str:
+    """The path, and the document's and the node's ids when the path is not them: two documents may
+    share a path (a ``file_name``, the same file loaded twice), a document may hold the same text
+    twice (a licence header, a repeated table row), and the same text under one first line would be
+    one memory, which deleting either node deleted and ``get_nodes`` of either read as the other."""
+    line = path
+    if ref_doc_id is not None and ref_doc_id != path:
+        line += f" [{' '.join(ref_doc_id.splitlines())}]"
+    if node_id not in (path, ref_doc_id):
+        line += f" node {' '.join(node_id.splitlines())}"
+    return line
 
 
 def _and(filters: MetadataFilters | None, item: MetadataFilter) -> MetadataFilters:
