@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         ServiceError,
         ServiceStartError,
         ServiceStopError,
+        StoreClosedError,
         StoreDamagedError,
         StoreError,
         UnknownProfileError,

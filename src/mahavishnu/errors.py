@@ -23,6 +23,7 @@ parse — into one.
     │   ├── StoreDamagedError       the store's file is corrupt (``mahavishnu db check``)
     │   ├── MigrationError          schema migration failed or the store is newer than us
     │   ├── NotYoursError           a team member's change to a memory another member wrote
+    │   ├── StoreClosedError        a ``MemoryStore`` used after ``close()`` (or its ``with`` block)
     │   └── BackendUnavailableError a database server cannot be reached (message names the host)
     │       └── ServerUnreachableError  no answer from it at all (refused, timed out, gone midway)
     │           └── QueuedOfflineError  ... so what was to be stored waits in the local outbox
@@ -141,6 +142,13 @@ class MigrationError(StoreError):
 class NotYoursError(StoreError):
     """On a team store, a change to a memory another member wrote: the database's row-level
     security would silently leave it as it is, so the change is refused before it is tried."""
+
+
+class StoreClosedError(StoreError):
+    """A ``MemoryStore`` used after it was closed: sqlite3 said "Cannot operate on a closed
+    database", naming neither the store nor what to do."""
+
+    default_hint = "Open one again with MemoryStore.open(); or use it in `with MemoryStore.open() as store:`."
 
 
 class BackendUnavailableError(StoreError):

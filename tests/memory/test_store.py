@@ -10,7 +10,7 @@ import json
 import multiprocessing
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from mahavishnu.errors import (
     EmbeddingError,
     InvalidInputError,
     NotFoundError,
+    StoreClosedError,
 )
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.backends.base import stored_cosines
@@ -634,6 +635,60 @@ def test_a_reembed_whose_embedder_never_answers_leaves_no_move_behind(backend_fa
         with pytest.raises(RuntimeError, match="killed"):
             store.reembed(Exploding(budget=0), batch_size=3)
         assert store.stats()["reembed_in_progress"] is None
+
+
+def test_a_closed_store_says_so_on_every_method(backend_factory: Factory, tmp_path: Path) -> None:
+    """Used after ``close()`` (a ``with`` block left), each method raised sqlite3's
+    ``ProgrammingError: Cannot operate on a closed database``; now the tool's own error, in one line."""
+    store = open_store(backend_factory)
+    memory_id = store.store("Use WAL mode", "decision", project="p").id
+    store.export(tmp_path / "export.jsonl")
+    store.close()
+    calls: dict[str, Callable[[], object]] = {
+        "store": lambda: store.store("more", "note"),
+        "add": lambda: store.add("more", "note"),
+        "store_many": lambda: store.store_many([{"content": "more"}]),
+        "store_many_checked": lambda: store.store_many_checked([{"content": "more"}]),
+        "stored_as": lambda: store.stored_as("Use WAL mode", "decision", project="p"),
+        "get": lambda: store.get(memory_id),
+        "get_many": lambda: store.get_many([memory_id]),
+        "update": lambda: store.update(memory_id, tags=["x"]),
+        "edit": lambda: store.edit(memory_id, {"tags": ["x"]}),
+        "quarantine": lambda: store.quarantine(memory_id),
+        "trust": lambda: store.trust(memory_id),
+        "delete": lambda: store.delete(memory_id),
+        "delete_many": lambda: store.delete_many([memory_id]),
+        "delete_each": lambda: store.delete_each([memory_id]),
+        "delete_where": lambda: store.delete_where({"project": "p"}),
+        "recent": lambda: store.recent(),
+        "search": lambda: store.search("WAL"),
+        "query_vector": lambda: store.query_vector("WAL", "vector"),
+        "embedder": lambda: store.embedder,
+        "embedder_moved": lambda: store.embedder_moved(),
+        "relevance_floor": lambda: store.relevance_floor,
+        "describe_project": lambda: store.describe_project("p", "a project"),
+        "project_description": lambda: store.project_description("p"),
+        "project_contexts": lambda: store.project_contexts()("p", "decision"),  # read when first needed
+        "stats": lambda: store.stats(),
+        "migration_state": lambda: store.migration_state(),
+        "store_performance_metrics": lambda: store.store_performance_metrics("probe", "latency", {"ms": 1}),
+        "performance_metrics": lambda: store.performance_metrics(),
+        "export": lambda: store.export(tmp_path / "again.jsonl"),
+        "import_": lambda: store.import_(tmp_path / "export.jsonl"),
+        "reembed": lambda: store.reembed(FakeEmbedder(dimension=32)),
+        "outbox_target": lambda: store.outbox_target,
+        "queued": lambda: store.queued(),
+        "deliver_queued": lambda: store.deliver_queued(),
+    }
+    public = {n for n in dir(MemoryStore) if not n.startswith("_")} - {"open", "close", "backend", "fusion"}
+    assert public == set(calls)  # a method added since is tried here too
+    for name, call in calls.items():
+        with pytest.raises(StoreClosedError, match=r"^the memory store is closed$") as info:
+            call()
+            pytest.fail(f"{name} did not say the store is closed")
+        assert "MemoryStore.open()" in info.value.hint, name
+    store.close()  # a second close does nothing
+    assert not (tmp_path / "again.jsonl").exists()
 
 
 # -- export / import ----------------------------------------------------------------------------

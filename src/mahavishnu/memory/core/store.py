@@ -36,6 +36,7 @@ from mahavishnu.errors import (
     NotYoursError,
     QueuedOfflineError,
     ServerUnreachableError,
+    StoreClosedError,
     StoreDamagedError,
     StoreError,
     from_unexpected,
@@ -164,7 +165,7 @@ class MemoryStore:
     """Store, search and move memories. Open with ``MemoryStore.open()``; close (or use ``with``)."""
 
     def __init__(self, backend: Backend, settings: MemorySettings, embedder: Embedder | None = None) -> None:
-        self.backend = backend
+        self._backend: Backend | None = backend  # None once closed
         self.settings = settings
         self._embedder: Embedder | None = None
         if embedder is not None:
@@ -183,8 +184,19 @@ class MemoryStore:
         memory = _memory_settings(settings)
         return cls(backend or open_backend(memory), memory, embedder)
 
+    @property
+    def backend(self) -> Backend:
+        """The backend of an open store: a closed one's is refused, for every method that reads or
+        writes it (its SQLite connection raised ``ProgrammingError``, naming no store)."""
+        if self._backend is None:
+            raise _closed()
+        return self._backend
+
     def close(self) -> None:
-        self.backend.close()
+        """Close the backend (a second close does nothing)."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
 
     def __enter__(self) -> MemoryStore:
         return self
@@ -195,6 +207,8 @@ class MemoryStore:
     # -- the embedder this store is bound to ----------------------------------------------
     @property
     def embedder(self) -> Embedder:
+        if self._backend is None:  # bound or not: a closed store embeds nothing either
+            raise _closed()
         if self._embedder is None:
             self._bind(default_embedder(self._embedder_settings()))
         assert self._embedder is not None
@@ -1290,6 +1304,10 @@ def _draft_body(draft: MemoryDraft) -> dict[str, Any]:
         "metadata": dict(draft.metadata),
         **{name: getattr(draft, name) for name in SCOPE_FIELDS},
     }
+
+
+def _closed() -> StoreClosedError:
+    return StoreClosedError("the memory store is closed")
 
 
 def _no_memory(memory_id: object) -> NotFoundError | InvalidInputError:
