@@ -166,6 +166,8 @@ def test_store_many_validates_everything_before_writing(store: MemoryStore) -> N
     [
         ({"content": ""}, "empty"),
         ({"content": " \n\t "}, "empty"),
+        ({"content": 5}, "^memory content must be text, not int$"),  # it said "memory content is empty"
+        ({"content": b"hello"}, "^memory content must be text, not bytes$"),
         ({"content": "x" * 2_001}, "2,001 characters, over the limit of 2,000"),
         ({"type": "memo"}, "invalid memory type 'memo'"),
         ({"tags": ["ok", ""]}, "invalid tag"),
@@ -426,6 +428,7 @@ def test_time_range_filters_apply_inside_the_search(
     ("kwargs", "message"),
     [
         ({"query": " "}, "query is empty"),
+        ({"query": 5}, "^the search query must be text, not int$"),  # it said "the search query is empty"
         ({"mode": "fuzzy"}, "invalid search mode"),
         ({"limit": 0}, "limit must be between"),
         ({"limit": 5_000}, "limit must be between"),

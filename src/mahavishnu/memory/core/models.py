@@ -263,9 +263,13 @@ class MemoryDraft:
 def check_content(content: object, max_chars: int) -> str:
     """The content as stored: its NUL characters dropped (PostgreSQL refuses them in text, where SQLite
     kept them: the same note must store alike on every backend), or InvalidInputError."""
-    if isinstance(content, str) and "\0" in content:
+    if not isinstance(content, str):  # (store(5) said "memory content is empty")
+        raise InvalidInputError(
+            f"memory content must be text, not {type(content).__name__}", hint="Pass the text to remember."
+        )
+    if "\0" in content:
         content = content.replace("\0", "")
-    if not isinstance(content, str) or not content.strip():
+    if not content.strip():
         raise InvalidInputError("memory content is empty", hint="Pass the text to remember.")
     try:
         content.encode("utf-8")
@@ -298,7 +302,11 @@ def check_query(query: object) -> str:
     """The query a search reads: cleaned (``clean_text``: no NUL, no lone surrogate) and at most
     ``QUERY_CHARS`` long (its head and tail, ``clipped``). Nothing but blanks is an error (exit 1:
     not a usage mistake, an answer that there is nothing to look for)."""
-    text = clean_text(query).strip() if isinstance(query, str) else ""
+    if not isinstance(query, str):  # (search(5) said "the search query is empty")
+        raise InvalidInputError(
+            f"the search query must be text, not {type(query).__name__}", hint="Pass the words to look for."
+        )
+    text = clean_text(query).strip()
     if not text:
         error = InvalidInputError(
             "the search query is empty: nothing to search for",
