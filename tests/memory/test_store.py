@@ -157,8 +157,13 @@ def test_store_many_embeds_in_batches_and_dedups_within_the_batch(store: MemoryS
 def test_store_many_validates_everything_before_writing(store: MemoryStore) -> None:
     with pytest.raises(InvalidInputError, match="empty"):
         store.store_many([{"content": "fine"}, {"content": "   "}])
+    for size in (0, "64"):  # a ValueError from range(), a TypeError
+        with pytest.raises(InvalidInputError, match=rf"^batch_size must be .* 1 or more, not {size!r}$"):
+            store.store_many([{"content": "fine"}], batch_size=size)  # type: ignore[arg-type]
 
     assert store.stats()["count"] == 0
+    with pytest.raises(InvalidInputError, match=r"^offset must be a whole number, not '10'$"):  # a TypeError
+        store.recent(offset="10")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -175,6 +180,8 @@ def test_store_many_validates_everything_before_writing(store: MemoryStore) -> N
         ({"tags": 5}, "tags must be a list"),
         ({"project": 5}, "project must be a non-empty string"),
         ({"metadata": {"when": datetime.now()}}, "not JSON-serialisable"),
+        ({"metadata": ["why", "durability"]}, "^metadata must be a JSON object, got list$"),  # AttributeError
+        ({"questions": 5}, "must be a list of questions"),  # it was a TypeError from list(5)
         ({"project": ""}, "project must be a non-empty string"),
     ],
 )
@@ -238,14 +245,21 @@ def test_an_unknown_id_is_not_found_with_where_ids_are_whatever_is_asked(store: 
 
 @pytest.mark.parametrize("asked", ["1", 1.0, True, None])
 def test_an_id_that_is_no_whole_number_says_so(store: MemoryStore, asked: Any) -> None:
-    """``get("1")`` said "no memory #1" though #1 was stored (``True`` found it: a bool is an int)."""
+    """``get("1")`` said "no memory #1" though #1 was stored (``True`` found it: a bool is an int);
+    ``get_many(["1"])`` answered {} and ``delete_many(["1"])`` 0, as though there were no #1."""
     stored = store.store("the deploy uses blue green", "decision")
     assert stored.id == 1
-    for call in (store.get, store.delete, lambda i: store.update(i, tags=["x"])):
+    calls: list[Callable[[Any], object]] = [store.get, store.delete, lambda i: store.update(i, tags=["x"])]
+    calls += [lambda i: store.get_many([1, i]), lambda i: store.delete_many([1, i])]
+    for call in calls:
         with pytest.raises(InvalidInputError, match="a memory id is a whole number, not") as refused:
             call(asked)
         assert refused.value.hint == "Pass the id as an int: get(1)."
+    for call in (store.get_many, store.delete_many):  # a string of digits was read digit by digit
+        with pytest.raises(InvalidInputError, match=r"^memory ids are a list of whole numbers, not '1'$"):
+            call("1")  # type: ignore[arg-type]
     assert store.get(1).content == "the deploy uses blue green"
+    assert store.get_many([1, 2**70]).keys() == {1}  # an id past 64 bits names no row: absent
 
 
 def test_update_reembeds_new_content_and_keeps_the_id(store: MemoryStore) -> None:
@@ -429,6 +443,7 @@ def test_time_range_filters_apply_inside_the_search(
     [
         ({"query": " "}, "query is empty"),
         ({"query": 5}, "^the search query must be text, not int$"),  # it said "the search query is empty"
+        ({"min_score": "0.5"}, "^min_score must be a number, not '0.5'$"),  # a TypeError from isfinite()
         ({"mode": "fuzzy"}, "invalid search mode"),
         ({"limit": 0}, "limit must be between"),
         ({"limit": 5_000}, "limit must be between"),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal, get_args
 
 from mahavishnu.memory.core.instructions import instruction_like
@@ -141,7 +141,8 @@ def with_questions(
     ``questions``; one string is one question) after those it holds under ``QUESTIONS`` (``--meta
     questions=...``): given both ways, both are kept (``check_questions`` says when they are too many)
     rather than the metadata's dropped. Here, not in ``models``, for ``cli/fast/store.py`` (no numpy)."""
-    asked = [questions] if isinstance(questions, str) else list(questions)
+    one = isinstance(questions, str) or not isinstance(questions, Iterable)  # (5: ``check_questions`` says)
+    asked = [questions] if one else list(questions)
     if not asked or not isinstance(metadata, Mapping | None):  # (no object: ``check_metadata`` says so)
         return metadata
     held = (metadata or {}).get(QUESTIONS)

@@ -314,7 +314,7 @@ class MemoryStore:
             content,
             type,
             tags,
-            _kept(type, metadata or {}),
+            _kept(type, check_metadata({} if metadata is None else metadata)),  # (a list: AttributeError)
             project,
             repo_id,
             agent_id,
@@ -351,6 +351,7 @@ class MemoryStore:
         (``outbox.py``, scrubbed as it would have been stored) and ``QueuedOfflineError`` says so;
         memories queued earlier are delivered first once it answers again."""
         limit = self.settings.max_content_chars
+        _check_batch_size(batch_size)  # (0: a ValueError from range(), "64": a TypeError)
         with telemetry.measure("memory.store", backend=self.backend.name) as measured:
             drafts = [
                 scrub_draft(_insight_checked(MemoryDraft.coerce(item))).checked(limit) for item in items
@@ -532,7 +533,7 @@ class MemoryStore:
 
     def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
         """The memories of ``ids`` that exist, by id (an unknown id is simply absent)."""
-        found = self.backend.get([i for i in ids if _valid_id(i)])  # (an id past 64 bits names no row)
+        found = self.backend.get(_row_ids(ids))
         return {memory_id: scrub_memory(memory) for memory_id, memory in found.items()}
 
     def update(self, memory_id: int, **changes: Any) -> Memory:
@@ -691,8 +692,8 @@ class MemoryStore:
         """Delete memories by id; how many were deleted. Repository chunks (``memory ingest``) are
         refused, and then nothing is deleted: without its chunk a file would stay out of the index,
         since the next ingest sees the file unchanged. ``forget-repo`` removes a repository."""
-        self._refuse_repository_chunks(ids)
-        valid = [i for i in ids if _valid_id(i)]
+        valid = _row_ids(ids)
+        self._refuse_repository_chunks(valid)
         return self.backend.delete(valid) if valid else 0
 
     def delete_each(self, ids: Sequence[int]) -> Deletion:
@@ -751,6 +752,8 @@ class MemoryStore:
         """Memories matching the filters, newest first. A project or group scope also takes in
         the insights shared with it, unless ``include_shared`` is false."""
         scoped = self._scoped(filters, include_shared)
+        if not isinstance(offset, int) or isinstance(offset, bool):  # ("10": a TypeError from max())
+            raise InvalidInputError(f"offset must be a whole number, not {offset!r}")
         return [scrub_memory(m) for m in self.backend.recent(scoped, _checked_limit(limit), max(0, offset))]
 
     def search(
@@ -780,8 +783,10 @@ class MemoryStore:
         search) keeps to its scope, at a stricter bar (``judge.py``), as ``include_shared=False``
         does."""
         query = check_query(query)  # cleaned, at most QUERY_CHARS
-        if min_score is not None and not math.isfinite(min_score):
-            raise InvalidInputError(f"min_score must be a number, not {min_score}", hint="Scores are 0 to 1.")
+        if min_score is not None and not (_is_number(min_score) and math.isfinite(min_score)):
+            raise InvalidInputError(
+                f"min_score must be a number, not {min_score!r}", hint="Scores are 0 to 1."
+            )  # ("0.5": a TypeError from isfinite())
         checked_mode = check_mode(mode)
         with telemetry.measure("memory.search", mode=checked_mode) as measured:
             request = SearchRequest(
@@ -1324,6 +1329,28 @@ def _valid_id(memory_id: int) -> bool:
     """Whether ``memory_id`` can name a row at all (SQLite and PostgreSQL ids are 64-bit); an id
     that is no whole number ("1", 1.5, True: a caller's slip the types did not catch) names none."""
     return isinstance(memory_id, int) and not isinstance(memory_id, bool) and 0 < memory_id < 2**63
+
+
+def _row_ids(ids: Sequence[int]) -> list[int]:
+    """The ``ids`` that can name a row (an id past 64 bits names none: absent). One that is no whole
+    number is refused, as ``get`` refuses it: ``get_many(["1"])`` answered {} and ``delete_many``
+    deleted nothing where #1 was stored, and a string of digits was read digit by digit."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise InvalidInputError(f"memory ids are a list of whole numbers, not {ids!r}", hint="e.g. [1, 2].")
+    ids = list(ids)
+    for memory_id in ids:
+        if not isinstance(memory_id, int) or isinstance(memory_id, bool):
+            raise _no_memory(memory_id)
+    return [i for i in ids if _valid_id(i)]
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a whole number of 1 or more, not {batch_size!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _without(entry: object, key: str, value: object) -> object:
