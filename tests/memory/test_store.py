@@ -735,6 +735,29 @@ def test_an_export_is_private_and_the_next_one_removes_what_a_killed_one_left(
     assert sorted(p.name for p in tmp_path.glob("export.jsonl*")) == sorted(["export.jsonl", running.name])
 
 
+def test_export_refuses_the_stores_own_file_a_folder_and_what_is_no_regular_file(tmp_path: Path) -> None:
+    """``export(path)`` of the store's own file put the JSONL in the database's place (every memory
+    lost); a folder raised IsADirectoryError; a device or a pipe was replaced by the export's rename."""
+    path = tmp_path / "memory.db"
+    with MemoryStore(SqliteBackend(path), MemorySettings(), FakeEmbedder()) as store:
+        store.store("keep me", "note")
+        (tmp_path / "link.jsonl").symlink_to(path)
+        for own in (path, tmp_path / "memory.db-wal", tmp_path / "link.jsonl"):
+            with pytest.raises(InvalidInputError, match="is the memory store's own file: nothing was"):
+                store.export(own)
+        with pytest.raises(InvalidInputError, match=r"is a folder$") as folder:
+            store.export(tmp_path)
+        assert folder.value.hint == f"Name a file to write inside it, e.g. {tmp_path / 'export.jsonl'}."
+        os.mkfifo(tmp_path / "pipe")
+        with pytest.raises(InvalidInputError, match=r"pipe is not a regular file$"):
+            store.export(tmp_path / "pipe")
+        assert (tmp_path / "pipe").is_fifo()
+        (tmp_path / "old.jsonl").write_text("an earlier export\n")
+        assert store.export(tmp_path / "old.jsonl").memories == 1  # a file is replaced, as open(path, "w")
+    with MemoryStore(SqliteBackend(path), MemorySettings(), FakeEmbedder()) as store:
+        assert [m.content for m in store.recent()] == ["keep me"]
+
+
 def test_export_then_import_round_trips_exactly(backend_factory: Factory, tmp_path: Path) -> None:
     path = tmp_path / "out" / "memories.jsonl"
     with open_store(backend_factory) as source:

@@ -1082,10 +1082,11 @@ class MemoryStore:
         runs) as JSONL; returns the counts. On a team store, a member's file leaves out the
         memories teammates shared with them, and the rows pointing at those (``theirs`` counts
         them): a file has no author, and a store importing it would make the importer theirs."""
+        target = _export_target(Path(path), self.backend.location)
         header = transfer.Header(self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION))
         theirs: set[int] = set()
         counts = transfer.write(
-            Path(path),
+            target,
             header,
             self._own_memories(theirs),
             (r for r in transfer.dump_records(self.backend) if r[1].get("memory_id") not in theirs),
@@ -1309,6 +1310,26 @@ def _draft_body(draft: MemoryDraft) -> dict[str, Any]:
         "metadata": dict(draft.metadata),
         **{name: getattr(draft, name) for name in SCOPE_FIELDS},
     }
+
+
+def _export_target(path: Path, store: str) -> Path:
+    """Where ``export`` writes ``path``: a file, replaced when it exists (as ``open(path, "w")``),
+    but never the store's own file or its journals (the JSONL took the database's place: every
+    memory lost), a folder, or what is no regular file (a device such as /dev/null, which the
+    export's rename replaced). ``memory export`` checks more (``cli/target_file.py``)."""
+    real, own = path.resolve(), Path(store).resolve()
+    if real in {own, *(own.with_name(own.name + end) for end in ("-wal", "-shm", "-journal"))}:
+        raise InvalidInputError(
+            f"{path} is the memory store's own file: nothing was written",
+            hint="Name another file, e.g. memories.jsonl.",
+        )
+    if real.is_dir():
+        raise InvalidInputError(
+            f"{path} is a folder", hint=f"Name a file to write inside it, e.g. {path / 'export.jsonl'}."
+        )
+    if real.exists() and not real.is_file():
+        raise InvalidInputError(f"{path} is not a regular file", hint="Name a file to write.")
+    return real
 
 
 def _closed() -> StoreClosedError:
