@@ -207,6 +207,37 @@ def test_the_same_text_twice_in_one_document_is_two_nodes_each_read_and_deleted_
         assert [n.node_id for n in vectors.get_nodes()] == ["first"]
 
 
+def test_a_node_added_again_replaces_its_record_in_its_collection_only() -> None:
+    """LlamaIndex's stores keep one record per node id: a node added again with new text was kept
+    twice, and ``get_nodes`` and a query returned the old text beside the new."""
+    with MemoryStore.open() as store:
+        vectors, other = (MahavishnuVectorStore(store, collection=name) for name in ("handbook", "archive"))
+        other.add([TextNode(text="Deploys run on Fridays.", id_="deploy")])
+        vectors.add([TextNode(text="Deploys run on Fridays.", id_="deploy")])
+        vectors.add([TextNode(text="Deploys run on Tuesdays.", id_="deploy")])
+        assert [n.get_content() for n in vectors.get_nodes(["deploy"])] == ["Deploys run on Tuesdays."]
+        query = VectorStoreQuery(
+            query_str="deploys run", similarity_top_k=5, mode=VectorStoreQueryMode.TEXT_SEARCH
+        )
+        assert vectors.query(query).ids == ["deploy"]
+        assert [n.get_content() for n in other.get_nodes(["deploy"])] == ["Deploys run on Fridays."]
+
+
+def test_a_memory_two_nodes_shared_before_keeps_the_other_node_when_one_is_added_again() -> None:
+    """Before each node's id was on its first line, two nodes of one text shared a memory, tagged
+    with both ids: adding one again takes its id off that memory, which stays the other's."""
+    text = "Run the migrations before deploying."
+    with MemoryStore.open() as store:
+        vectors = MahavishnuVectorStore(store, collection="handbook")
+        vectors.add([TextNode(text=text, id_="first")])
+        [shared] = store.recent({"repo_id": "handbook"}, limit=5)
+        store.update(shared.id, tags=[*shared.tags, "node:second"])  # as the earlier version stored it
+        vectors.add([TextNode(text=text, id_="second")])
+        assert [n.node_id for n in vectors.get_nodes(["first"])] == ["first"]
+        assert [n.node_id for n in vectors.get_nodes(["second"])] == ["second"]
+        assert "node:second" not in store.get(shared.id).tags
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

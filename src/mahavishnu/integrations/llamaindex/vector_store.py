@@ -89,6 +89,7 @@ _MODES: dict[VectorStoreQueryMode, SearchMode] = {
     VectorStoreQueryMode.SPARSE: "text",
 }
 _DOC_KEYS = ("doc_id", "ref_doc_id", "document_id")
+_NODE_TAGS = ("node:", "node-sha256:")  # ``id_tag("node", ...)``
 
 
 class MahavishnuEmbedding(BaseEmbedding):
@@ -152,9 +153,36 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
 
     # -- writing --------------------------------------------------------------------------------
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
+        """Store the nodes; a node added again replaces its earlier record, as LlamaIndex's own
+        stores do (a node whose text changed was kept twice: ``get_nodes`` and queries gave both)."""
         drafts = [self._draft(node) for node in nodes]
-        self._store.store_many(drafts)
+        stored = self._store.store_many(drafts)
+        self._drop_earlier(nodes, stored)
         return [node.node_id for node in nodes]
+
+    def _drop_earlier(self, nodes: Sequence[BaseNode], stored: Sequence[Memory]) -> None:
+        """Delete the collection's other memories of each node's id; one that holds another node too
+        (two nodes of one text shared a memory before each node's id was on its first line) only
+        loses the tag. Found by the tag alone, the collection checked after: filtered by both in
+        SQL, 2,000 nodes took 1.8 s to add instead of 0.5."""
+        kept = {m.id for m in stored}
+        tags: dict[int, str] = {}  # memory id -> the node tag it loses
+        for node in nodes:
+            tag = id_tag("node", node.node_id)
+            for memory_id, _ in self._store.backend.scan_metadata(Filters(tags=(tag,)), []):
+                if memory_id not in kept:
+                    tags[memory_id] = tag
+        alone: list[int] = []
+        for memory in self._store.get_many(list(tags)).values():
+            if memory.project != self.project or not self._filters().admits(memory):
+                continue  # another collection's
+            left = [t for t in memory.tags if t != tags[memory.id]]
+            if any(t.startswith(_NODE_TAGS) for t in left):
+                self._store.update(memory.id, tags=left)
+            else:
+                alone.append(memory.id)
+        if alone:
+            self._store.backend.delete(alone)
 
     def _draft(self, node: BaseNode) -> dict[str, object]:
         text = node.get_content(metadata_mode=MetadataMode.NONE)
