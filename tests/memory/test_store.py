@@ -571,6 +571,19 @@ def test_reopening_finds_everything(backend_factory: Factory) -> None:
         assert again.migration_state().pending == ()
 
 
+def test_open_given_a_path_or_an_embedders_name_says_what_it_takes(tmp_path: Path) -> None:
+    """``MemoryStore.open("memory.db")`` raised "'str' object has no attribute 'backend'", and
+    ``open(embedder="ollama")`` "'str' object has no attribute 'identity'"."""
+    with pytest.raises(InvalidInputError, match=r"^MemoryStore.open takes settings, not PosixPath$") as path:
+        MemoryStore.open(tmp_path / "memory.db")  # type: ignore[arg-type]
+    assert "MemorySettings(path=" in path.value.hint
+    with pytest.raises(InvalidInputError, match=r"^MemoryStore.open takes an embedder, not str$") as named:
+        MemoryStore.open(MemorySettings(path=tmp_path / "memory.db"), embedder="ollama")  # type: ignore[arg-type]
+    assert "get_embedder" in named.value.hint
+    with MemoryStore.open(MemorySettings(path=tmp_path / "memory.db"), embedder=FakeEmbedder()) as store:
+        assert store.stats()["location"] == str(tmp_path / "memory.db")
+
+
 def test_a_store_refuses_an_embedder_of_another_dimension(backend_factory: Factory) -> None:
     with open_store(backend_factory) as first:
         fill(first)

@@ -182,6 +182,13 @@ class MemoryStore:
         """Open (creating and migrating) the configured store. An explicit ``embedder`` is checked
         against the store's at once; otherwise the configured one is checked on first use."""
         memory = _memory_settings(settings)
+        from mahavishnu.memory.core.embedders.base import Embedder
+
+        if embedder is not None and not isinstance(embedder, Embedder):  # (a name: an AttributeError)
+            raise InvalidInputError(
+                f"MemoryStore.open takes an embedder, not {type(embedder).__name__}",
+                hint="Make one with mahavishnu.get_embedder(settings), or leave it out: the configured one.",
+            )
         return cls(backend or open_backend(memory), memory, embedder)
 
     @property
@@ -1504,11 +1511,18 @@ def _mismatch_hint(stored: str | None, embedder: Embedder) -> str:
 
 
 def _memory_settings(settings: MemorySettings | Settings | None) -> MemorySettings:
-    if settings is None:
-        from mahavishnu.config import load_settings
+    from mahavishnu.config import MemorySettings, Settings, load_settings
 
+    if settings is None:
         return load_settings().memory
-    return settings.memory if hasattr(settings, "memory") else settings
+    if isinstance(settings, Settings):
+        return settings.memory
+    if not isinstance(settings, MemorySettings):  # (a path: "'str' object has no attribute 'backend'")
+        raise InvalidInputError(
+            f"MemoryStore.open takes settings, not {type(settings).__name__}",
+            hint="Open a store file with MemoryStore.open(MemorySettings(path=...)) (mahavishnu.config).",
+        )
+    return settings
 
 
 def _settings_of(identity: str | None) -> str:
