@@ -92,6 +92,19 @@ def test_rollback_restores_the_previous_file(isolated_home, monkeypatch):
     assert settings["apiKeyHelper"].endswith("secrets get qwen")
 
 
+def test_backups_with_nothing_recorded_say_so_rather_than_print_an_empty_table(isolated_home, monkeypatch):
+    empty = runner.invoke(app, ["ai", "backups"])
+    assert empty.exit_code == 0
+    assert empty.stdout.startswith("nothing recorded yet: `ai switch-llm`") and "┃" not in empty.stdout
+    one_file = runner.invoke(app, ["ai", "backups", "--file", str(isolated_home / "x.json")])
+    assert one_file.stdout.startswith("no backup of ") and "┃" not in one_file.stdout
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-dash-0123456789abc")
+    runner.invoke(app, ["ai", "switch-llm", "qwen"])  # creates settings.json: nothing to back up
+    created = runner.invoke(app, ["ai", "backups"]).stdout
+    assert "switch-llm qwen" in created and "┃ bytes" not in created
+    assert created.splitlines()[-1].startswith("no file backups: the changes above only created files")
+
+
 def test_secrets_cli_set_get_list_delete():
     assert runner.invoke(app, ["secrets", "set", "qwen"], input="sk-stored-0123456789\n").exit_code == 0
     got = runner.invoke(app, ["secrets", "get", "qwen"])

@@ -341,7 +341,18 @@ def backups(
                 for s in switches
             ],
         )
-    table("file backups", ["id", "file", "bytes"], [(b.id, b.path, b.size) for b in found])
+    if found:
+        table("file backups", ["id", "file", "bytes"], [(b.id, b.path, b.size) for b in found])
+    elif path is not None:
+        info(f"no backup of {path} yet: Mahavishnu backs a file up before it writes over it")
+    elif not switches:
+        info(
+            "nothing recorded yet: `ai switch-llm`, `mcp-servers add/remove/sync`, `mcp install` and "
+            "`memory hooks install/remove` record what they change, and back up each file before they write "
+            "over it"
+        )
+    else:  # the recorded changes only created files: there was nothing to back up
+        info("no file backups: the changes above only created files (a backup is taken before an overwrite)")
 
 
 @app.command("rollback")
