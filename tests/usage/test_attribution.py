@@ -174,6 +174,8 @@ def test_after_switch_llm_claude_code_s_requests_are_the_profile_s_priced_at_its
     assert json.loads(listed.output) == {
         "unpriced": [{"model": "dashlab/qwen3.7-max", "requests": 1, "tokens": 1_000_000}]
     }
+    # thousands separated, as in the other usage tables
+    assert "1,000,000" in runner.invoke(app, ["usage", "--unpriced"], env={"COLUMNS": "160"}).output
     table = runner.invoke(app, ["usage", "--by", "provider"], env={"COLUMNS": "160"})
     assert "6.00 (list)" in table.output and "list price" in table.output
 

@@ -169,7 +169,7 @@ def _print_unpriced(built: Report, as_json: bool) -> None:
         table(
             None,
             ["Provider/model", "Requests", "Tokens"],
-            [[r["model"], r["requests"], r["tokens"]] for r in rows],
+            [[r["model"], f"{r['requests']:,}", f"{r['tokens']:,}"] for r in rows],
         )
         info("Price them under pricing: in usage.yaml (USD per million tokens; 0 for a subscription).")
 
