@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
-from mahavishnu.usage.blocks import WINDOW, blocks
+from mahavishnu.usage.blocks import MEASURED, WINDOW, blocks
 from mahavishnu.usage.records import UsageRecord
 from mahavishnu.usage.report import day_start
 
@@ -42,6 +42,17 @@ def test_the_open_window_burns_and_projects_at_its_rate() -> None:
     assert tokens_a_minute == pytest.approx(18000 / 180) and usd_an_hour == pytest.approx(2.0 / 3)
     tokens, cost = window.projected(now)  # two hours left at that rate
     assert tokens == 18000 + 12000 and cost == pytest.approx(2.0 + 4.0 / 3)
+
+
+def test_a_window_too_young_to_measure_has_no_burn_rate_and_no_projection() -> None:
+    """One 26,600-token request in the first minute projected 7.6M tokens at the window's end."""
+    [window] = blocks([(_request(T0, 26_600), 0.1)], now=T0 + 30)
+    assert window.active and window.burn(T0 + 30) is None and window.projected(T0 + 30) is None
+    assert window.burn(T0 + 3 * 3600) is None  # one request, however long ago: no rate either
+    [window] = blocks([(_request(T0, 26_600), 0.1), (_request(T0 + 60, 26_600), 0.1)], now=T0 + 120)
+    assert window.burn(T0 + 120) is None  # two requests, two minutes
+    assert window.to_json(T0 + 120)["projected_tokens"] is None
+    assert window.burn(T0 + MEASURED) == pytest.approx((53_200 / 5, 0.2 / 5 * 60))
 
 
 def test_a_window_idle_for_five_hours_is_not_open() -> None:
@@ -96,9 +107,19 @@ def test_usage_blocks_lists_the_open_window_with_its_burn_rate(isolated_home: Pa
     assert [b["requests"] for b in json.loads(recent.stdout)["blocks"]] == [2]  # not three days ago's
 
 
+def test_usage_blocks_says_when_the_open_window_is_too_young_for_a_rate(isolated_home: Path) -> None:
+    _claude_log(isolated_home, time.time() - 5)  # one request just now
+    active = runner.invoke(app, ["usage", "blocks", "--active"], env={"COLUMNS": "200"})
+    assert active.exit_code == 0, active.output
+    assert "tok/min" not in active.output and "too early" in active.output
+    assert "a burn rate needs two requests and 5 minutes" in active.output
+    [block] = json.loads(runner.invoke(app, ["usage", "blocks", "--active", "--json"]).stdout)["blocks"]
+    assert block["tokens_per_minute"] is None and block["projected_cost_usd"] is None
+
+
 def test_the_status_line_shows_the_session_today_and_the_open_window(isolated_home: Path) -> None:
     now = time.time()
-    _claude_log(isolated_home, *_today(now - 120, now - 60))
+    _claude_log(isolated_home, *_today(now - 600, now - 60))
     stdin = json.dumps(
         {"session_id": "sess-1", "model": {"id": "claude-sonnet-4-5", "display_name": "Sonnet 4.5"}}
     )
@@ -107,6 +128,14 @@ def test_the_status_line_shows_the_session_today_and_the_open_window(isolated_ho
     line = result.stdout.strip()
     assert line.startswith("Sonnet 4.5 · session $0.90 · today $0.90 · block $0.90 (")
     assert "m left, $" in line and line.endswith("/h)")
+
+
+def test_the_status_line_shows_no_burn_rate_for_a_window_too_young_to_measure(isolated_home: Path) -> None:
+    _claude_log(isolated_home, *_today(time.time() - 5))
+    result = runner.invoke(app, ["usage", "statusline", "--refresh"])
+    assert result.exit_code == 0, result.output
+    line = runner.invoke(app, ["usage", "statusline"], input="").stdout.strip()
+    assert "block $0.45 (" in line and line.endswith("m left)")
 
 
 def test_the_status_line_answers_from_its_summary_and_refreshes_it_when_stale(

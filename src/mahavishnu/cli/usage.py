@@ -79,7 +79,7 @@ def blocks_cmd(
     """Five-hour billing windows: tokens and cost, and the open one's burn rate and projection."""
     import time
 
-    from mahavishnu.usage.blocks import blocks
+    from mahavishnu.usage.blocks import MEASURED, blocks
     from mahavishnu.usage.report import day_start, parse_day, priced_requests
 
     start = day_start(parse_day(since)) if since else None
@@ -96,19 +96,33 @@ def blocks_cmd(
         return
     rows = []
     for window in windows:
-        tokens_a_minute, usd_an_hour = window.burn(now)
-        projected_tokens, projected_cost = window.projected(now)
         rows.append(
             [
                 _window(window.start, window.end) + (" (open)" if window.active else ""),
                 f"{window.requests:,}",
                 f"{window.tokens:,}",
                 f"{window.cost:.2f}" + (" + unpriced" if window.unpriced_requests else ""),
-                f"{usd_an_hour:.2f}/h, {tokens_a_minute:,.0f} tok/min" if window.active else "",
-                f"{projected_cost:.2f} ({projected_tokens:,} tokens)" if window.active else "",
+                _burn(window.burn(now)) if window.active else "",
+                _at_end(window.projected(now)) if window.active else "",
             ]
         )
     table(None, ["Window", "Requests", "Tokens", "Cost (USD)", "Burn rate", "At its end"], rows)
+    if any(w.active and w.burn(now) is None for w in windows):
+        info(
+            f"too early: a burn rate needs two requests and {MEASURED // 60} minutes since the window's "
+            "first request (less, projected over five hours, is noise)."
+        )
+
+
+def _burn(rate: tuple[float, float] | None) -> str:
+    if rate is None:
+        return "too early"
+    tokens_a_minute, usd_an_hour = rate
+    return f"{usd_an_hour:.2f}/h, {tokens_a_minute:,.0f} tok/min"
+
+
+def _at_end(projected: tuple[int, float] | None) -> str:
+    return "too early" if projected is None else f"{projected[1]:.2f} ({projected[0]:,} tokens)"
 
 
 def _window(start: float, end: float) -> str:

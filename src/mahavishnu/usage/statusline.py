@@ -71,9 +71,10 @@ def line(session: tuple[str, str], now: float) -> str:
     block = summary.get("block")
     if isinstance(block, dict) and _number(block.get("end")) > now:
         left = int(_number(block.get("end")) - now) // 60
+        rate = block.get("usd_per_hour")  # (None while too early to measure one)
         parts.append(
             f"block {_usd(block.get('cost'), block.get('unpriced') is True)} ({left // 60}h {left % 60:02d}m "
-            f"left, ${_number(block.get('usd_per_hour')):.2f}/h)"
+            "left" + (f", ${_number(rate):.2f}/h)" if isinstance(rate, int | float) else ")")
         )
     return " · ".join(parts)
 
@@ -173,7 +174,7 @@ def write_summary() -> None:
         else {
             "end": active.end,
             "cost": active.cost,
-            "usd_per_hour": active.burn(now)[1],
+            "usd_per_hour": None if (rate := active.burn(now)) is None else rate[1],
             "unpriced": active.unpriced_requests > 0,
         },
     }
