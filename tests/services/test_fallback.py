@@ -189,6 +189,42 @@ def test_switch_back_can_be_turned_off(isolated_home: Path, mocks: tuple[MockLLM
     assert _claude_base_url(isolated_home) == backup.base_url
 
 
+def test_a_switch_whose_state_cannot_be_written_is_still_reported(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The switch was made, then writing fallback.json failed: the round said only probe-skipped."""
+    from mahavishnu.errors import WriteFailedError
+    from mahavishnu.services import fallback
+
+    primary, backup = mocks
+    _configure(primary, backup, failures_before_switch=1, successes_before_switch_back=1)
+    switch_llm("lab-primary", load_settings())
+    fallback.state_path().mkdir(parents=True)  # a folder where the file goes: it cannot be written
+    watcher = Watcher(load_settings())
+    primary.fail_with(503)
+    [event] = _tick(watcher)
+    assert (event["event"], event["from"], event["to"]) == ("fallback", "lab-primary", "lab-backup")
+    assert event["warning"].startswith("cannot replace ") and event["warning"].endswith(
+        "lab-primary is not remembered: no switch back to it will follow"
+    )
+    assert _claude_base_url(isolated_home) == backup.base_url and read_events(kind="fallback") == [event]
+
+    fallback.state_path().rmdir()
+    switch_llm("lab-primary", load_settings())
+    primary.fail_with(503)
+    assert [e["event"] for e in _tick(watcher)] == ["fallback"]  # remembered this time
+    primary.fail_with(None)
+
+    def unwritable(state: object) -> None:
+        raise WriteFailedError("cannot write in the watch folder: No space left on device")
+
+    monkeypatch.setattr(fallback, "_write_state", unwritable)
+    [back] = _tick(watcher)
+    assert (back["event"], back["to"]) == ("switch-back", "lab-primary")
+    assert back["warning"].startswith("cannot write in the watch folder: No space left on device: ")
+    assert _claude_base_url(isolated_home) == primary.base_url
+
+
 def test_ai_test_probes_a_profile_or_an_assistants_provider(
     isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
 ) -> None:

@@ -63,6 +63,19 @@ def _write_state(state: dict[str, dict[str, str]]) -> None:
     write_private(state_path(), json.dumps(state, indent=2) + "\n")
 
 
+_STALE = "it still holds the earlier fallback (dropped once it can be written)"
+
+
+def _remember(state: dict[str, dict[str, str]], after: str) -> dict[str, str]:
+    """Write ``state`` after a switch already made: a failure is a ``warning`` on the switch's own
+    event (``after`` says what it costs), never an error in its place that hides the switch."""
+    try:
+        _write_state(state)
+    except MahavishnuError as exc:
+        return {"warning": f"{exc.message}: {after}"}
+    return {}
+
+
 def unknown_chain_entries(settings: Settings) -> dict[str, str]:
     """Per assistant, what is wrong with the ``fallback.chains`` entries that name no profile (the
     watcher skips them); empty when every entry is a known profile or alias."""
@@ -180,12 +193,18 @@ class FallbackManager:
             original = state.get(tool, {}).get("original", current)
             if candidate == original:
                 state.pop(tool, None)
+                unsaved = _remember(state, _STALE)
             else:
                 state[tool] = {"original": original, "current": candidate}
-            _write_state(state)
+                unsaved = _remember(state, f"{original} is not remembered: no switch back to it will follow")
             self.tracks[tool] = _Track()
             event = log_event(
-                "fallback", tool=tool, **{"from": current, "to": candidate}, reason=reason, tried=tried
+                "fallback",
+                tool=tool,
+                **{"from": current, "to": candidate},
+                reason=reason,
+                tried=tried,
+                **unsaved,
             )
             return [event, *self._notify(event, settings)]
         if track.unavailable_reported:
@@ -230,10 +249,12 @@ class FallbackManager:
             return [log_event("switch-back-failed", tool=tool, to=original, reason=exc.message)]
         state = read_state()
         state.pop(tool, None)
-        _write_state(state)
+        unsaved = _remember(state, _STALE)
         self.tracks[tool] = _Track()
         reason = f"{original} passed {track.recoveries} probes in a row"
-        event = log_event("switch-back", tool=tool, **{"from": current, "to": original}, reason=reason)
+        event = log_event(
+            "switch-back", tool=tool, **{"from": current, "to": original}, reason=reason, **unsaved
+        )
         return [event, *self._notify(event, settings)]
 
     def _chain(self, tool: str, settings: Settings, profiles: dict[str, Profile]) -> list[str]:
