@@ -450,3 +450,30 @@ def test_status_says_disabled_where_the_assistants_own_setting_runs_no_hook(
     (project / ".claude" / "settings.local.json").write_text('{"disableAllHooks": false}')
     monkeypatch.chdir(project)
     assert [t.state for t in hooks_status("claude")] == ["installed"]
+
+
+COMPACT_CLAUDE = """{
+  "hooks": {
+    "Stop": [
+      {"hooks": [{"type": "command", "command": "say done"}]}
+    ],
+    "SessionStart": [{"matcher": "startup", "hooks": [{"type": "command", "command": "echo hi"}]}]
+  }
+}
+"""
+
+
+def test_claude_code_s_compact_hook_arrays_keep_their_layout_and_remove_gives_the_file_back(
+    isolated_home: Path,
+) -> None:
+    """Claude Code's settings.json had its event arrays written whole: the user's one-line group
+    came back spread over eight lines, and stayed so after remove."""
+    path = files(isolated_home)["claude"]
+    path.parent.mkdir()
+    path.write_text(COMPACT_CLAUDE)
+    install(["claude"])
+    text = path.read_text()
+    assert '      {"hooks": [{"type": "command", "command": "say done"}]},\n' in text
+    assert commands(path, "Stop") == ["say done", hook_command("claude", "capture")]
+    remove(["claude"])
+    assert path.read_text() == COMPACT_CLAUDE

@@ -833,10 +833,10 @@ def _codex_trusted(hooks_path: Path, load: Loader) -> set[str]:
 # -- files --------------------------------------------------------------------------------------
 def _settings_file(tool: Tool) -> tuple[Path, Loader, Callable[[str], None]]:
     """The file holding ``tool``'s hooks, how to parse it, and how to validate a new version."""
-    if tool == "claude":
+    if tool == "claude":  # (strict JSON, loaded to edit its arrays in place as Codex's hooks.json)
         from mahavishnu.environments.assistants import claude
 
-        return claude.config_dir() / "settings.json", claude.load, claude.validate
+        return claude.config_dir() / "settings.json", _load_strict, claude.validate
     if tool == "codex":
         from mahavishnu.environments.assistants.codex import codex_home
 
