@@ -105,6 +105,13 @@ def test_backups_with_nothing_recorded_say_so_rather_than_print_an_empty_table(i
     assert created.splitlines()[-1].startswith("no file backups: the changes above only created files")
 
 
+def test_secrets_list_with_none_stored_says_so_rather_than_print_an_empty_table():
+    result = runner.invoke(app, ["secrets", "list"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("no secrets stored yet: `mahavishnu secrets set PROFILE`")
+    assert json.loads(runner.invoke(app, ["secrets", "list", "--json"]).stdout) == []
+
+
 def test_secrets_cli_set_get_list_delete():
     assert runner.invoke(app, ["secrets", "set", "qwen"], input="sk-stored-0123456789\n").exit_code == 0
     got = runner.invoke(app, ["secrets", "get", "qwen"])

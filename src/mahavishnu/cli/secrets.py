@@ -8,7 +8,7 @@ from typing import Literal
 
 import typer
 
-from mahavishnu.cli.output import JSON_OPTION, console, print_json, table, warn
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table, warn
 from mahavishnu.wording import count
 
 app = typer.Typer(
@@ -72,6 +72,8 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
     unreadable = [row for row in rows if row["problem"]]
     if as_json:
         print_json(rows)
+    elif not rows:
+        info("no secrets stored yet: `mahavishnu secrets set PROFILE` stores a profile's API key")
     elif unreadable:
         table(None, ["name", "store", "state"], [(r["name"], r["store"], _state(r)) for r in rows])
         _say_why(unreadable)
