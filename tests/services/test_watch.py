@@ -222,3 +222,17 @@ def test_watch_events_wants_at_least_one_line() -> None:
     from mahavishnu.cli.main import app
 
     assert CliRunner().invoke(app, ["watch", "events", "-n", "0"]).exit_code == 2
+
+
+def test_watch_events_with_none_recorded_says_so_rather_than_print_an_empty_table() -> None:
+    from typer.testing import CliRunner
+
+    from mahavishnu.cli.main import app
+
+    runner = CliRunner()
+    none = runner.invoke(app, ["watch", "events"])
+    assert none.exit_code == 0 and none.stdout.startswith("no event recorded yet: `mahavishnu watch`")
+    assert runner.invoke(app, ["watch", "events", "--kind", "fallback"]).stdout.startswith(
+        "no fallback event recorded yet"
+    )
+    assert json.loads(runner.invoke(app, ["watch", "events", "--json"]).stdout) == []

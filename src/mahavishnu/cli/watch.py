@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from mahavishnu.cli.output import JSON_OPTION, console, print_json, table
+from mahavishnu.cli.output import JSON_OPTION, console, info, print_json, table
 
 app = typer.Typer(
     help="Watch services' config files and providers' health; restart and fall back automatically. "
@@ -71,6 +71,13 @@ def events(
     found = read_events(lines, kind)
     if as_json:
         print_json(found)
+        return
+    if not found:
+        what = f"no {kind} event" if kind else "no event"
+        info(
+            f"{what} recorded yet: `mahavishnu watch` (or the mahavishnu-watch service) records what it "
+            "does and why"
+        )
         return
     table(None, ["time", "event", "details"], [(e.get("time"), e.get("event"), _details(e)) for e in found])
 
