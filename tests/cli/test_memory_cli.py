@@ -163,6 +163,8 @@ def test_oversize_content_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_stats_list_export_import(tmp_path: Path) -> None:
+    # an empty store has no embedder yet: said so ("embedder: - (? dimensions)" said nothing)
+    assert "embedder: none yet (recorded when the first memory is stored)" in ok("stats")
     for i in range(3):
         ok("store", f"memory {i}", "--type", "note" if i else "decision", "--project", "p")
 
@@ -170,6 +172,7 @@ def test_stats_list_export_import(tmp_path: Path) -> None:
     assert stats["count"] == 3 and stats["by_type"] == {"note": 2, "decision": 1}
     assert stats["embedder"] == "fake/hashing-v1" and stats["backend"] == "sqlite"
     assert "3" in ok("stats") and "decision" in ok("stats")
+    assert "embedder: fake/hashing-v1 (" in ok("stats")
     size = re.search(r"^3 memories in sqlite store .*memory\.db \((\d+) KB\)$", ok("stats"), re.MULTILINE)
     assert size is not None and int(size[1]) == round(stats["size_bytes"] / 1000)  # the store's size
     assert [m["content"] for m in ok("list", "--type", "note", "--json")] == ["memory 2", "memory 1"]

@@ -454,7 +454,10 @@ def stats_cmd(as_json: bool = JSON_OPTION) -> None:
     size = f" ({file_size(stats['size_bytes'])})" if isinstance(stats.get("size_bytes"), int) else ""
     where = escape(f"{stats['backend']} store {stats['location']}{size}")
     console.print(f"[bold]{stats['count']}[/bold] {plural(stats['count'], 'memory')} in {where}")
-    console.print(f"embedder: {stats['embedder'] or '-'} ({stats['dimension'] or '?'} dimensions)")
+    if stats["embedder"]:
+        info(f"embedder: {stats['embedder']} ({stats['dimension'] or '?'} dimensions)")
+    else:  # the store records the embedder that embeds its first memory
+        info("embedder: none yet (recorded when the first memory is stored)")
     if stats.get("reembed_in_progress"):
         console.print(f"[yellow]reembed in progress to {stats['reembed_in_progress']}[/yellow]")
     if stats["by_type"]:
