@@ -241,6 +241,14 @@ def test_unknown_services_are_named_errors() -> None:
     assert result.exit_code == 1 and result.stderr.startswith("error: no service named 'nope'")
 
 
+def test_service_status_with_no_service_declared_says_where_to_declare_one() -> None:
+    write_settings(services_settings({}))
+    result = runner.invoke(app, ["service", "status"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("no service declared: declare one under services.definitions in ")
+    assert json.loads(runner.invoke(app, ["service", "status", "--json"]).stdout) == []
+
+
 def test_the_service_commands_start_report_log_and_stop() -> None:
     port = free_port()
     write_settings(services_settings({"web": web_service(port), "other": web_service(free_port())}))

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from mahavishnu import wording
-from mahavishnu.cli.output import JSON_OPTION, console, err_console, print_json, table
+from mahavishnu.cli.output import JSON_OPTION, console, err_console, info, print_json, table
 from mahavishnu.environments.assistants.registry import listed
 
 if TYPE_CHECKING:
@@ -143,6 +143,12 @@ def status(
     rows = [supervisor.status(each, check_health=not no_health) for each in names]
     if as_json:
         print_json([asdict(r) for r in rows])
+        return
+    if not rows:  # (services.builtins off, and none declared)
+        from mahavishnu import paths
+
+        where = paths.user_settings_file()
+        info(f"no service declared: declare one under services.definitions in {where}")
         return
     table(
         None,
