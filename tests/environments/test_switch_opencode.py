@@ -119,7 +119,8 @@ def test_a_key_file_path_opencode_would_read_another_way_is_refused(
 ) -> None:
     """OpenCode takes a {file:…} path up to its first '}', from the raw text (JSON escapes kept)."""
     monkeypatch.setenv("MAHAVISHNU_HOME", str(isolated_home / folder))
-    with pytest.raises(ConfigError, match=r"cannot read the key from .*a \{file:…\} path cannot hold"):
+    refused = r"cannot read the key from .*the path in OpenCode's \{file:…\} cannot hold"
+    with pytest.raises(ConfigError, match=refused):
         switch_llm("deepseek", load_settings(), tool="opencode", inline_secret=True)
     assert config_file.read_text() == USER_FILE
     assert not key_file().exists()

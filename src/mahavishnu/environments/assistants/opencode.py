@@ -428,8 +428,8 @@ def _readable_key_file() -> Path:
     path = key_file()
     if found := _NOT_IN_FILE_PATH.search(str(path)):
         raise ConfigError(
-            f"OpenCode cannot read the key from {_quoted(str(path))}: a {{file:…}} path cannot hold "
-            f"{_quoted(found.group())}",
+            f"OpenCode cannot read the key from {_quoted(str(path))}: the path in OpenCode's {{file:…}} "
+            f"cannot hold {_quoted(found.group())}",
             hint="Give the profile its key in an environment variable (secret: env:VAR in the profile), or "
             "set MAHAVISHNU_HOME to a folder whose path has no '}', '\"' or '\\'; nothing was written.",
         )
