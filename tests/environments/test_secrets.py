@@ -143,6 +143,29 @@ def test_a_key_typed_as_the_name_is_refused_and_never_echoed():
     store_secret("openrouter", "value-0123456789", "file")
 
 
+@pytest.mark.parametrize(
+    "value", ["sk-abc\x00def", "\ufeffsk-abc-0123456789", "sk-\x1b[2Jabc", "sk-abc\u200bdef"]
+)
+def test_a_key_with_a_control_or_invisible_character_is_refused(value: str) -> None:
+    """A key piped from a file saved with a byte-order mark, or pasted with a zero-width space or an
+    escape sequence, was stored: no provider accepts it, and a later switch refused it saying it
+    "ends with a backslash, or mixes kinds of quote"."""
+    result = CliRunner().invoke(app, ["secrets", "set", "qwen", "--store", "file"], input=value)
+    assert result.exit_code == 2 and "control or invisible character" in result.output, result.output
+    assert "sk-" not in result.output and not paths.secrets_file().exists()
+    with pytest.raises(InvalidInputError, match="control or invisible"):
+        store_secret("qwen", value, "file")
+    assert list_secrets() == []
+
+
+@pytest.mark.parametrize("name", ["ab\x1b[31m", "a\x7fb", "a\u2028b", "a\x00b"])
+def test_a_name_with_a_control_character_is_refused(name: str) -> None:
+    """`secrets list` showed "ab" for each of them, as for a name "ab" stored beside them."""
+    with pytest.raises(InvalidInputError, match="not a valid secret name"):
+        store_secret(name, "value-0123456789", "file")
+    assert list_secrets() == [] and not paths.secrets_file().exists()
+
+
 @pytest.mark.parametrize(("piped", "said"), [("a\nb", "has 2 lines"), ("", "stdin holds no value")])
 def test_a_piped_value_that_is_no_key_is_refused_before_where_it_would_go_is_said(
     piped: str, said: str, monkeypatch: pytest.MonkeyPatch

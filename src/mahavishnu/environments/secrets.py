@@ -326,6 +326,13 @@ def store_secret(name: str, value: str, store: Store) -> SecretRef:
             hint='Pass the key as UTF-8 text (`printf %s "$KEY" | mahavishnu secrets set NAME`); '
             "nothing was stored.",
         )
+    if not value.isprintable():  # no key holds one: a pasted escape sequence, NUL, a byte-order mark
+        raise InvalidInputError(
+            "the secret holds a control or invisible character (not shown; a byte-order mark, a "
+            "zero-width space, an escape sequence): nothing was stored",
+            hint='Pass the key alone, as its provider shows it (`printf %s "$KEY" | mahavishnu secrets '
+            "set NAME`).",
+        )
     with _store_lock():
         if store == "keyring":
             _keyring_call("set_password", KEYRING_SERVICE, name, value)
@@ -453,10 +460,12 @@ def check_name(name: str, *, new: bool = False) -> None:
             hint="Give the name first (`mahavishnu secrets set qwen`): the key is asked for at the "
             'prompt, or piped (`printf %s "$KEY" | mahavishnu secrets set qwen`).',
         )
-    if not name or any(c in name for c in "/:\n\r\t ") or name.startswith("-"):
+    # (a new name only of printable characters: `secrets list` shows "ab" for "a\x7fb" and "ab")
+    invisible = new and not name.isprintable()
+    if not name or any(c in name for c in "/:\n\r\t ") or name.startswith("-") or invisible:
         raise InvalidInputError(
-            "that is not a valid secret name (not shown: it may be a key): it is empty, has '/', ':' "
-            "or a space, or starts with '-'",
+            "that is not a valid secret name (not shown: it may be a key): it is empty, has '/', ':', "
+            "a space or a control character, or starts with '-'",
             hint="Use letters, digits, '-', '_', '.' (a profile's name, such as qwen).",
         )
 
