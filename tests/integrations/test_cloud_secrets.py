@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.environments.cloud_secrets import gcp_version_name
-from mahavishnu.environments.secrets import SecretRef, lookup
+from mahavishnu.environments.secrets import SecretRef, chain_for, lookup, resolve_chain
 from mahavishnu.errors import InvalidInputError, SecretNotFoundError, SecretStoreError
 
 runner = CliRunner()
@@ -54,6 +54,24 @@ def test_a_profile_chain_reads_an_aws_reference(aws_secrets: None, isolated_home
 
     chain = chain_for("qwen", ["aws-sm:prod/token"])
     assert resolve_chain(chain, "profile 'qwen'", "qwen") == VALUE
+
+
+def test_a_secret_made_from_a_file_is_read_without_its_newline(aws: str, gcp: type[_FakeGcpClient]) -> None:
+    """`aws secretsmanager create-secret --secret-string file://key.txt` (or `gcloud secrets create
+    --data-file`) keeps the file's newline: it went with the key into Gemini CLI's .env (quoted,
+    a line break inside) and every request's header."""
+    import boto3
+
+    boto3.client("secretsmanager").create_secret(Name="from-file", SecretString=VALUE + "\n")
+    boto3.client("ssm").put_parameter(Name="/from-file", Value=VALUE + "\r\n", Type="SecureString")
+    assert secrets_get("aws-sm:from-file").stdout == VALUE + "\n"
+    assert secrets_get("aws-ssm:/from-file").stdout == VALUE + "\n"
+    assert resolve_chain(chain_for("gemini", ["aws-sm:from-file"]), "profile 'gemini'", "gemini") == VALUE
+    gcp.outcome = VALUE + "\n"
+    assert secrets_get("gcp-sm:projects/p1/secrets/api-key").stdout == VALUE + "\n"
+    boto3.client("secretsmanager").create_secret(Name="blank", SecretString="\n")
+    with pytest.raises(SecretNotFoundError):  # nothing but the line break: no key, as an empty one
+        lookup("aws-sm:blank", load_settings())
 
 
 def test_aws_failures_name_the_store_and_the_fix_never_the_value(

@@ -67,12 +67,21 @@ def read_cloud(kind: str, rest: str) -> str | None:
     """The secret ``kind:rest`` names; None when the store has no such secret."""
     check_reference(kind, rest)
     if kind == "gcp-sm":
-        return _read_gcp(rest)
+        return _trimmed(_read_gcp(rest))
     name, _, key = rest.partition("#")
     value = _read_aws_sm(name) if kind == "aws-sm" else _read_aws_ssm(name)
     if value is None or not key:
-        return value or None
+        return _trimmed(value)
     return _json_key(kind, name, key, value)
+
+
+def _trimmed(value: str | None) -> str | None:
+    """A whole secret without the line break (or spaces) around it, as ``secrets set`` stores a key:
+    one made from a file (``--secret-string file://key.txt``, ``gcloud secrets create --data-file``)
+    ends with the file's newline, which went into the assistants' files and requests with the key."""
+    if value is None:
+        return None
+    return value.strip() or None
 
 
 def _json_key(kind: str, name: str, key: str, value: str) -> str | None:
