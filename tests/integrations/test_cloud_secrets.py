@@ -95,6 +95,14 @@ def test_aws_failures_name_the_store_and_the_fix_never_the_value(
     assert "needs a region" in no_region.value.message and "AWS_REGION" in (no_region.value.hint or "")
 
 
+def test_the_region_in_aws_region_alone_is_used(aws_secrets: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 reads AWS_DEFAULT_REGION only: with AWS_REGION alone (set as for the AWS CLI and the
+    other SDKs, and as the hint said) every read failed with "needs a region"."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert secrets_get("aws-sm:prod/token").stdout == VALUE + "\n"
+    assert secrets_get("aws-ssm:/prod/api-key").stdout == VALUE + "\n"
+
+
 def test_an_unreachable_aws_endpoint_is_a_store_error(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 

@@ -13,8 +13,10 @@ quote it). The clients are optional extras (``mahavishnu-cp[aws]``: boto3; ``mah
 google-cloud-secret-manager), imported only here, so ``secrets get`` for ``env:``/``keyring:``/
 ``file:`` references loads none of them.
 
-AWS: region, credentials and endpoint come from boto3's own settings (``AWS_REGION``,
-``AWS_PROFILE``, ``AWS_ENDPOINT_URL``…). GCP: Application Default Credentials.
+AWS: region, credentials and endpoint come from boto3's own settings (``AWS_DEFAULT_REGION``,
+``AWS_PROFILE``, ``AWS_ENDPOINT_URL``…), and the region from ``AWS_REGION`` when boto3 finds none
+(it never reads that variable, which the AWS CLI and the other SDKs do). GCP: Application Default
+Credentials.
 A secret the store does not have is "not found here" (None, as an unset variable); a store that
 cannot answer (no credentials, denied, unreachable, the extra not installed) is a SecretStoreError.
 """
@@ -22,6 +24,7 @@ cannot answer (no credentials, denied, unreachable, the extra not installed) is 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import Literal, TypeVar
@@ -142,7 +145,10 @@ def _aws_client(service: str, kind: str) -> _AwsClient:
     except ImportError:
         raise _missing_extra(kind, "aws", "boto3") from None
     try:
-        client: _AwsClient = boto3.client(service)
+        session = boto3.session.Session()
+        # boto3 alone ignores AWS_REGION, which the AWS CLI and the other AWS SDKs read
+        region = session.region_name or os.environ.get("AWS_REGION") or None
+        client: _AwsClient = session.client(service, region_name=region)
     except Exception as exc:  # botocore's NoRegionError, a bad profile…: the message names settings only
         raise _aws_error(kind, "", exc) from None
     return client
