@@ -166,6 +166,33 @@ def test_a_name_with_a_control_character_is_refused(name: str) -> None:
     assert list_secrets() == [] and not paths.secrets_file().exists()
 
 
+@pytest.mark.parametrize("text", ['{"qwen": ["keyring"], "zai": [', "[1, 2]", "\udcff"])
+def test_a_damaged_index_of_names_stops_set_and_delete_with_nothing_written(text: str) -> None:
+    """A secrets-index.json that was no JSON object was read as empty and rewritten: the names of
+    the keyring's keys were lost from `secrets list`, silently."""
+    store_secret("qwen", "value-0123456789", "file")
+    index = paths.config_dir() / "secrets-index.json"
+    index.write_bytes(text.encode("utf-8", "surrogateescape"))
+    before = paths.secrets_file().read_bytes()
+    for command in (["secrets", "set", "zai", "--store", "file"], ["secrets", "delete", "qwen"]):
+        result = CliRunner().invoke(app, command, input="value-0123456789\n")
+        assert result.exit_code == 1 and "secrets-index.json is damaged" in result.output
+        assert "Traceback" not in result.output and "value-0123456789" not in result.output
+    assert paths.secrets_file().read_bytes() == before
+    assert index.read_bytes() == text.encode("utf-8", "surrogateescape")
+    assert [row["name"] for row in list_secrets()] == ["qwen"]  # (the file's names, to a reader)
+
+
+def test_an_index_entry_of_another_shape_names_no_store() -> None:
+    """`{"qwen": "file"}` was listed as the stores f, i, l and e; `{"zai": 3}` was a traceback."""
+    index = paths.config_dir() / "secrets-index.json"
+    paths.make_dir(index.parent)
+    index.write_text('{"qwen": "file", "zai": 3, "kimi": ["keyring", 3]}')
+    assert [(row["name"], row["store"]) for row in list_secrets()] == [("kimi", "keyring")]
+    store_secret("glm", "value-0123456789", "file")
+    assert [(row["name"], row["store"]) for row in list_secrets()] == [("glm", "file"), ("kimi", "keyring")]
+
+
 @pytest.mark.parametrize(("piped", "said"), [("a\nb", "has 2 lines"), ("", "stdin holds no value")])
 def test_a_piped_value_that_is_no_key_is_refused_before_where_it_would_go_is_said(
     piped: str, said: str, monkeypatch: pytest.MonkeyPatch

@@ -334,13 +334,14 @@ def store_secret(name: str, value: str, store: Store) -> SecretRef:
             "set NAME`).",
         )
     with _store_lock():
+        index = _index_read(strict=True)  # a damaged index stops the command before any store is written
         if store == "keyring":
             _keyring_call("set_password", KEYRING_SERVICE, name, value)
         else:
             data = read_secrets_file()
             data[name] = value
             _secrets_file_write(data)
-        _index_update(name, store, present=True)
+        _index_update(index, name, store, present=True)
     forget_held_values()
     return SecretRef(store, KEYRING_SERVICE if store == "keyring" else "", name)
 
@@ -359,6 +360,7 @@ def delete_secret(name: str, store: Store) -> str | None:
     """Delete a stored secret; the value it held (None: ``store`` held none by that name)."""
     check_name(name)
     with _store_lock():
+        index = _index_read(strict=True)
         if store == "keyring":
             value = _keyring_get(KEYRING_SERVICE, name)
             if value is not None:
@@ -368,7 +370,7 @@ def delete_secret(name: str, store: Store) -> str | None:
             value = data.pop(name, None)
             if value is not None:
                 _secrets_file_write(data)
-        _index_update(name, store, present=False)
+        _index_update(index, name, store, present=False)
     forget_held_values()
     return value
 
@@ -554,18 +556,31 @@ def _index_path() -> Path:
     return paths.config_dir() / "secrets-index.json"
 
 
-def _index_read() -> dict[str, list[str]]:
+def _index_read(*, strict: bool = False) -> dict[str, list[str]]:
+    """Each name's stores. A file that is no index of names is {} to a reader, and to a writer
+    (``strict``) a SecretStoreError: rewritten, it would lose the names of the keyring's keys."""
+    path = _index_path()
     try:
-        data = json.loads(_index_path().read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return {}
-    return {str(k): list(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):  # (not UTF-8 is a ValueError too)
+        data = None
+    if not isinstance(data, dict):
+        if not strict:
+            return {}
+        raise SecretStoreError(
+            f"{path} is damaged (not a JSON object of names): nothing was stored or deleted",
+            hint="Fix it, or move it aside: it holds only the names `mahavishnu secrets list` shows, "
+            "never a key.",
+        )
+    stores = ("keyring", "file")  # an entry of another shape (edited by hand) names none
+    return {str(k): [s for s in v if s in stores] for k, v in data.items() if isinstance(v, list)}
 
 
-def _index_update(name: str, store: str, *, present: bool) -> None:
+def _index_update(index: dict[str, list[str]], name: str, store: str, *, present: bool) -> None:
     from mahavishnu.files.safe_write import write_private
 
-    index = _index_read()
     stores = [s for s in index.get(name, []) if s != store] + ([store] if present else [])
     if stores:
         index[name] = stores
