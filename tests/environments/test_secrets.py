@@ -166,6 +166,25 @@ def test_a_name_with_a_control_character_is_refused(name: str) -> None:
     assert list_secrets() == [] and not paths.secrets_file().exists()
 
 
+@pytest.mark.parametrize(
+    ("written", "kind"),
+    [("[qwen]\nkey = 'sk-tab-0123456789'\n", "a table"), ("qwen = 20240101\n", "a number")],
+)
+def test_a_value_of_the_secrets_file_that_is_no_string_is_refused(written: str, kind: str) -> None:
+    """A hand-written `[qwen]` table was taken for the key as its Python repr ("{'key': 'sk-…'}"),
+    which a switch wrote into Qwen Code's .env; `secrets set` of another name rewrote the table as
+    that string."""
+    paths.make_dir(paths.secrets_file().parent)
+    paths.secrets_file().write_text(written)
+    paths.secrets_file().chmod(0o600)
+    with pytest.raises(SecretStoreError, match=f"'qwen' in .* is not a quoted string \\({kind}\\)"):
+        lookup("qwen", load_settings())
+    setting = ["secrets", "set", "zai", "--store", "file"]
+    result = CliRunner().invoke(app, setting, input="sk-zai-0123456789\n")
+    assert result.exit_code == 1 and "not a quoted string" in result.output
+    assert "sk-tab" not in result.output and paths.secrets_file().read_text() == written
+
+
 @pytest.mark.parametrize("text", ['{"qwen": ["keyring"], "zai": [', "[1, 2]", "\udcff"])
 def test_a_damaged_index_of_names_stops_set_and_delete_with_nothing_written(text: str) -> None:
     """A secrets-index.json that was no JSON object was read as empty and rewritten: the names of

@@ -140,4 +140,15 @@ def read_secrets_file() -> dict[str, str]:
         raise SecretStoreError(f"{path} is not UTF-8 text", hint=repair) from exc
     except tomllib.TOMLDecodeError as exc:  # its message is a position, never the text
         raise SecretStoreError(f"invalid TOML in {path}: {exc}", hint=repair) from exc
-    return {str(k): str(v) for k, v in data.items()}
+    for name, value in data.items():  # (a table or a number by hand: its repr was taken for the key)
+        if not isinstance(value, str):
+            raise SecretStoreError(
+                f"the value of '{name}' in {path} is not a quoted string ({_toml_kind(value)})",
+                hint=f'Quote it, on one line: {name} = "KEY".',
+            )
+    return {str(k): v for k, v in data.items()}
+
+
+def _toml_kind(value: object) -> str:
+    kinds = {dict: "a table", list: "an array", bool: "a boolean", int: "a number", float: "a number"}
+    return kinds.get(type(value), "a date or time")
