@@ -131,6 +131,15 @@ def test_loopback_is_not_warned(host: str, capsys: pytest.CaptureFixture[str]) -
         # a review: true was read as #1 (and delete_memory takes the same argument), "1" as 1
         ("get_memory", {"memory_id": True}, "memory_id: Input should be a valid integer"),
         ("delete_memory", {"memory_id": "1"}, "memory_id: Input should be a valid integer"),
+        # pydantic's lax mode read "no" as false (a deletion, not its dry run), true as 1, "5" as 5
+        ("delete_memory", {"memory_id": 1, "dry_run": "no"}, "dry_run: Input should be a valid boolean"),
+        ("restart_service", {"name": "x", "dry_run": "yes"}, "dry_run: Input should be a valid boolean"),
+        ("health_check", {"probe_providers": 0}, "probe_providers: Input should be a valid boolean"),
+        ("search_memory", {"query": "pytest", "limit": True}, "limit: Input should be a valid integer"),
+        ("search_memory", {"query": "pytest", "limit": "5"}, "limit: Input should be a valid integer"),
+        ("list_insights", {"limit": 5.0}, "limit: Input should be a valid integer"),
+        ("search_memory", {"query": "x", "min_score": "0.5"}, "min_score: Input should be a valid number"),
+        ("share_insight", {"insight": True}, "insight.int: Input should be a valid integer"),
     ],
 )
 def test_an_argument_of_the_wrong_type_is_refused_in_one_line_naming_it(
@@ -142,3 +151,33 @@ def test_an_argument_of_the_wrong_type_is_refused_in_one_line_naming_it(
     assert said in message, message
     assert "\n" not in message, message  # not pydantic's report: no count, class name nor docs URL
     assert "validation error" not in message and "errors.pydantic.dev" not in message, message
+
+
+def test_a_dry_run_given_as_a_string_deletes_nothing(backing: mcp_server.Backing) -> None:
+    _, refused, kept = run(
+        backing,
+        [
+            ("store_memory", {"content": "kept through a refused deletion"}),
+            ("delete_memory", {"memory_id": 1, "dry_run": "no"}),
+            ("get_memory", {"memory_id": 1}),
+        ],
+    )
+    assert refused.is_error and not kept.is_error
+    assert kept.structured_content is not None
+    assert kept.structured_content["content"] == "kept through a refused deletion"
+
+
+def test_json_booleans_and_numbers_are_taken_as_given(backing: mcp_server.Backing) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("store_memory", {"content": "pytest fixtures scope"}),
+        ("delete_memory", {"memory_id": 1, "dry_run": True}),
+        ("search_memory", {"query": "pytest fixtures", "mode": "text", "limit": 1, "min_score": 0}),
+        ("store_workflow_execution", {"workflow_id": "wf", "adapter": "local", "duration": 2}),
+        ("delete_memory", {"memory_id": 1, "dry_run": False}),
+    ]
+    _, dry, found, workflow, deleted = run(backing, calls)
+    answers = (dry, found, workflow, deleted)
+    assert not any(r.is_error for r in answers), [text(r) for r in answers]
+    assert dry.structured_content is not None and dry.structured_content["deleted"] is False
+    assert found.structured_content is not None and len(found.structured_content["result"]) == 1
+    assert deleted.structured_content is not None and deleted.structured_content["deleted"] is True

@@ -74,7 +74,7 @@ from mcp.types import (
     ToolAnnotations,
     jsonrpc_message_adapter,
 )
-from pydantic import ConfigDict, Strict, ValidationError, model_validator
+from pydantic import ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from mahavishnu import telemetry, wording
@@ -122,10 +122,6 @@ EDIT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_h
 Scope_ = Literal["user", "project", "local"]
 SearchMode = Literal["hybrid", "vector", "text"]
 MemoryType = Literal["agent", "rag", "workflow", "insight", "decision", "note"]
-
-#: A memory's id as a tool takes it: a JSON integer, never ``true`` or ``"1"`` (pydantic's lax mode
-#: read ``get_memory(true)`` as #1, and ``delete_memory`` takes the same argument).
-MemoryId = Annotated[int, Strict()]
 
 INSTRUCTIONS = (
     "Mahavishnu: the local control plane for AI coding assistants. Switch the provider an assistant "
@@ -183,14 +179,19 @@ def strict_arguments(tool: Tool) -> Tool:
     """``tool`` refusing unknown arguments: by default the SDK drops them silently, so a misspelt or
     guessed one (``project`` for ``filters.project``, ``repo`` for ``repo_id``) changes nothing and
     the agent gets an unscoped answer. An unknown one is instead an error naming it and the accepted
-    ones, and the input schema says ``additionalProperties: false``."""
+    ones, and the input schema says ``additionalProperties: false``.
+
+    Each argument is also taken strictly, as its JSON type says (pydantic's ``strict``): a boolean
+    only ``true``/``false``, an integer only a JSON integer, a number only a JSON number. Lax mode
+    read ``dry_run: "no"`` as false (a deletion, not its dry run), ``limit: true`` as 1, ``"5"`` as
+    5 and ``memory_id: true`` as #1; each is now refused, naming the argument."""
     base = tool.fn_metadata.arg_model
     accepted = [field.alias or name for name, field in base.model_fields.items()]
     known = set(accepted)
     tool_name = tool.name
 
     class StrictArguments(base):  # type: ignore[valid-type,misc]
-        model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, title=base.__name__)
+        model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True, title=base.__name__)
 
         @model_validator(mode="before")
         @classmethod
@@ -647,7 +648,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             return result
 
     @_tool(tools, READ_ONLY)
-    def get_memory(memory_id: MemoryId) -> dict[str, object]:
+    def get_memory(memory_id: int) -> dict[str, object]:
         """One memory by id."""
         from mahavishnu.memory.core.authors import memory_dicts
 
@@ -657,7 +658,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
 
     @_tool(tools, EDIT)
     def update_memory(
-        memory_id: MemoryId,
+        memory_id: int,
         content: str | None = None,
         type: MemoryType | None = None,
         tags: list[str] | None = None,
@@ -681,7 +682,7 @@ def _memory_tools(tools: list[Tool], backing: Backing) -> None:
             return {**memory_for_agents(memory.to_dict()), "changed": changed}
 
     @_tool(tools, DESTRUCTIVE)
-    def delete_memory(memory_id: MemoryId, dry_run: bool = False) -> dict[str, object]:
+    def delete_memory(memory_id: int, dry_run: bool = False) -> dict[str, object]:
         """Delete one memory by id. With dry_run, return the memory that would be deleted."""
         from mahavishnu.memory.core.authors import require_mine
 
