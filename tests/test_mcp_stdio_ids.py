@@ -5,6 +5,9 @@ number, params that are a string) is answered with its id, where the id is one."
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -78,3 +81,27 @@ def test_params_of_the_wrong_type_are_refused_naming_the_param(wire: Wire, line:
     assert answer["error"]["message"].startswith(f"Invalid request parameters: {said}"), answer
     wire.send(b'{"jsonrpc":"2.0","id":99,"method":"ping"}')
     assert wire.answer() == {"jsonrpc": "2.0", "id": 99, "result": {}}
+
+
+def test_a_request_before_initialize_says_to_initialize_first() -> None:
+    """The SDK refused it with "Invalid request parameters" alone, though every param was right."""
+    lines = [
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+        b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_llms","arguments":{}}}',
+        b'{"jsonrpc":"2.0","id":3,"method":"ping"}',
+    ]
+    served = subprocess.run(
+        [sys.executable, "-m", "mahavishnu", "mcp", "serve"],
+        input=b"\n".join(lines) + b"\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    listed, called, pinged = (json.loads(line) for line in served.stdout.splitlines())
+    for answer, method in ((listed, "tools/list"), (called, "tools/call")):
+        assert answer["error"]["code"] == -32602, answer
+        said = answer["error"]["message"]
+        assert said.startswith(f"Invalid request parameters: {method} before initialize; send initialize")
+        assert "\n" not in said
+    assert pinged == {"jsonrpc": "2.0", "id": 3, "result": {}}  # ping needs no initialize
+    assert "Traceback" not in served.stderr.decode()

@@ -461,16 +461,23 @@ async def _scrubbing_errors(ctx: ServerRequestContext[Any, Any], call_next: Call
     refused it: the SDK answers a method it does not know with "Method not found" and the method
     as sent as its data (a key pasted there came back whole, over stdio and HTTP). Params of the
     wrong shape (``arguments`` a list, a tool's ``name`` a number) are said, one line naming each
-    param: the SDK answered "Invalid request parameters" and nothing of which, or why."""
+    param: the SDK answered "Invalid request parameters" and nothing of which, or why. So it
+    answered a request sent before ``initialize`` too (every param right): that is said instead."""
     try:
         return await call_next(ctx)
     except MCPError as exc:
+        if exc.error == NOT_INITIALIZED and ctx.session.client_params is None:
+            # ctx.method is one the server serves (an unknown one is "Method not found" first)
+            said = f"Invalid request parameters: {ctx.method} before initialize; send initialize, then "
+            raise MCPError(code=INVALID_PARAMS, message=said + "notifications/initialized, first") from None
         raise _scrubbed(exc) from exc
     except ValidationError as exc:
         said = f"Invalid request parameters: {argument_errors(exc)}"[:PARAMS_ERROR_CHARS]
         raise _scrubbed(MCPError(code=INVALID_PARAMS, message=said)) from None
 
 
+#: The SDK's refusal of a request sent before ``initialize`` (``ServerRunner._on_request``).
+NOT_INITIALIZED = ErrorData(code=INVALID_PARAMS, message="Invalid request parameters", data="")
 #: Where the refusal of a request's params stops: a union's refusal lists each of its members.
 PARAMS_ERROR_CHARS = 300
 
