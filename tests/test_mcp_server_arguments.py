@@ -181,3 +181,20 @@ def test_json_booleans_and_numbers_are_taken_as_given(backing: mcp_server.Backin
     assert dry.structured_content is not None and dry.structured_content["deleted"] is False
     assert found.structured_content is not None and len(found.structured_content["result"]) == 1
     assert deleted.structured_content is not None and deleted.structured_content["deleted"] is True
+
+
+def test_text_that_reads_as_json_is_taken_as_the_text_given(backing: mcp_server.Backing) -> None:
+    """The SDK parsed a string as JSON for every argument not typed exactly ``str``: an optional
+    text given ``'{"port": 8080}'`` became an object (refused), ``"null"`` became not given."""
+    _, edited, renamed = run(
+        backing,
+        [
+            ("store_memory", {"content": "the config"}),
+            ("update_memory", {"memory_id": 1, "content": '{"port": 8080}'}),
+            ("update_memory", {"memory_id": 1, "project": "null"}),
+        ],
+    )
+    assert not edited.is_error, text(edited)
+    assert edited.structured_content is not None
+    assert edited.structured_content["content"] == '{"port": 8080}'
+    assert renamed.structured_content is not None and renamed.structured_content["changed"] == ["project"]

@@ -46,12 +46,13 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_args
 
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp.types import (
@@ -205,9 +206,28 @@ def strict_arguments(tool: Tool) -> Tool:
                 )
             return data
 
-    tool.fn_metadata.arg_model = StrictArguments
+    tool.fn_metadata = TextAsGiven(**{**dict(tool.fn_metadata), "arg_model": StrictArguments})
     tool.parameters = StrictArguments.model_json_schema(by_alias=True)
     return tool
+
+
+class TextAsGiven(FuncMetadata):
+    """A tool's arguments with a string given for one that takes text kept as given. The SDK reads
+    a string as JSON for every argument not typed exactly ``str`` (for clients that send a list or
+    an object as JSON text, which still works): an optional text (``str | None``) given
+    ``'{"port": 8080}'`` became an object, refused, and ``"null"`` became not given (an edit that
+    changed nothing, a search of every repository)."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        fields = self.arg_model.model_fields.items()
+        texts = {
+            field.alias or name
+            for name, field in fields
+            if str in (field.annotation, *get_args(field.annotation))
+        }
+        return {
+            key: data[key] if key in texts else value for key, value in super().pre_parse_json(data).items()
+        }
 
 
 def _found(rows: Sequence[Mapping[str, object]], nothing: str) -> CallToolResult:
