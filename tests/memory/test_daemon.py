@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ import pytest
 from mahavishnu import paths
 from mahavishnu.cli.fast.search import parse_memory_search
 from mahavishnu.config import load_settings
+from mahavishnu.errors import ServiceError
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop import daemon
 from mahavishnu.memory.loop.daemon import PROTOCOL, SERVICE, Daemon, socket_path
@@ -278,6 +280,51 @@ def test_a_deep_home_gets_a_short_private_socket_path(
     assert len(str(path)) <= 100 and path.parent.name == f"mahavishnu-{os.getuid()}"
     monkeypatch.setenv("MAHAVISHNU_HOME", str(deep / "other"))
     assert socket_path() != path  # one daemon per home
+
+
+@pytest.mark.parametrize("planted", ["a folder others can enter", "a symlink"])
+def test_a_socket_in_a_folder_not_the_users_own_is_never_asked(
+    planted: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deep home's socket is in the temp dir, whose ``mahavishnu-<uid>`` another user may make
+    first and listen in: the client must neither send it the request (the caller's secrets are in
+    ``held``) nor take its answer (hits, a recall's context) — it does the work itself."""
+    import threading
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    folder = tmp_path / "mahavishnu-uid"
+    if planted == "a symlink":  # (whoever made it may point it anywhere next)
+        folder.symlink_to(theirs)
+    else:
+        theirs.rename(folder)
+        folder.chmod(0o777)
+    received: list[bytes] = []
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(folder / "memory.sock"))
+    listener.listen(1)
+    listener.settimeout(5)
+
+    def answer() -> None:
+        with contextlib.suppress(OSError), listener.accept()[0] as conn:
+            received.append(conn.recv(65536))
+            conn.sendall(b'{"ok": true, "result": [{"planted": 1}]}\n')
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-" + "k" * 40)
+    monkeypatch.setattr(daemon, "socket_path", lambda: folder / "memory.sock")
+    try:
+        assert daemon.request("search", {"query": "x"}, timeout=2) is None
+        assert daemon.ping(timeout=2) is None
+    finally:
+        listener.close()
+        thread.join()
+    assert received == []
+    if planted == "a symlink":
+        with pytest.raises(ServiceError, match="is a symlink"):
+            daemon._private_dir(folder)  # nor does a daemon listen there
 
 
 # -- the fast path's command line ------------------------------------------------------------------

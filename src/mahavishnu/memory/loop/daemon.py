@@ -62,6 +62,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK
 from typing import TYPE_CHECKING, Any
 
 from mahavishnu import paths, telemetry
@@ -129,15 +130,27 @@ def stopped_by_user() -> bool:
 
 
 def _private_dir(directory: Path) -> None:
-    """Create ``directory`` 0700; refuse one that another user owns or others can enter."""
+    """Create ``directory`` 0700; refuse one that another user owns, or a symlink (whoever made it
+    can point it elsewhere later); close one that others can enter."""
     paths.make_dir(directory)
-    info = directory.stat()
-    if info.st_uid != os.getuid():
+    info = directory.lstat()
+    if info.st_uid != os.getuid() or S_ISLNK(info.st_mode):
         from mahavishnu.errors import ServiceError
 
-        raise ServiceError(f"{directory} belongs to another user", hint="Remove it or set MAHAVISHNU_HOME.")
+        whose = "is a symlink" if S_ISLNK(info.st_mode) else "belongs to another user"
+        raise ServiceError(f"{directory} {whose}", hint="Remove it or set MAHAVISHNU_HOME.")
     if info.st_mode & 0o077:
         os.chmod(directory, 0o700)
+
+
+def _check_private(directory: Path) -> None:
+    """Raise PermissionError unless ``directory`` is this user's own folder (no symlink) that no one
+    else can enter: only then is the socket in it our daemon's. The temp dir's (a deep home's) may
+    have been made first by another user, listening there for the requests (secrets in ``held``)
+    and answering with hits and recall context of its own. FileNotFoundError when there is none."""
+    info = directory.lstat()
+    if not S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{directory} is not this user's private folder: its socket is not asked")
 
 
 # -- client ---------------------------------------------------------------------------------------
@@ -245,6 +258,7 @@ def _say_stopped_once() -> None:
 def _exchange(path: Path, message: dict[str, Any], timeout: float) -> Any:
     """Send ``message`` and read the answer, all within ``timeout`` seconds (TimeoutError)."""
     deadline = time.monotonic() + timeout
+    _check_private(path.parent)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
         conn.connect(str(path))
