@@ -136,6 +136,31 @@ def test_clients_that_hang_send_garbage_or_die_do_not_take_it_down(running: Supe
     assert daemon.ping() is not None and running.status(SERVICE).state == "running"
 
 
+@pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="Linux: prlimit")
+def test_a_burst_beyond_its_open_files_limit_does_not_stop_it(running: Supervisor) -> None:
+    """``accept`` failing for want of a descriptor (EMFILE) is a moment, not a shutdown: the
+    clients of the burst fall back, and the daemon serves those that come after."""
+    import resource
+
+    pid = running.status(SERVICE).pid
+    assert pid is not None
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{pid}/fd")) + 8,) * 2)
+    burst = []
+    for _ in range(60):  # (the listen backlog holds what is not accepted yet)
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(str(socket_path()))
+        burst.append(conn)
+    time.sleep(1)
+    for conn in burst:
+        conn.close()
+    deadline = time.monotonic() + 10
+    answer = None
+    while answer is None and time.monotonic() < deadline:
+        answer = daemon.request("search", {"query": "sqlite", "limit": 1}, timeout=2)
+    assert answer is not None and answer["ok"]
+    assert running.status(SERVICE).state == "running"
+
+
 def test_the_callers_secrets_are_redacted_in_what_the_daemon_captures_and_returns(
     running: Supervisor, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

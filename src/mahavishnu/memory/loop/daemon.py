@@ -56,6 +56,7 @@ library is imported until a request needs the store: the client side stays cheap
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -895,10 +896,22 @@ def _accept(
     while True:
         try:
             conn, _ = listener.accept()
-        except OSError:
-            requests.put(None)
+        except OSError as exc:
+            if exc.errno in _ACCEPT_LATER:  # a burst of clients: they go, the descriptors come back
+                time.sleep(0.05)
+                continue
+            requests.put(None)  # the listener was shut down
             return
-        threading.Thread(target=_read_request, args=(daemon, conn, requests, captures), daemon=True).start()
+        reader = threading.Thread(target=_read_request, args=(daemon, conn, requests, captures), daemon=True)
+        try:
+            reader.start()
+        except RuntimeError:  # no thread to be had now: that client works alone
+            conn.close()
+
+
+#: What ``accept`` meets when the process or the system is out of descriptors or buffers for now,
+#: or a client went away while waiting: no reason to stop listening.
+_ACCEPT_LATER = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED})
 
 
 def _read_request(
