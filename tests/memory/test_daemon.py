@@ -272,6 +272,35 @@ def test_protocol_answers() -> None:
         served.close()
 
 
+def test_a_request_trickling_in_is_dropped_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``REQUEST_SECONDS`` is for the whole request: a client sending a byte now and then (within
+    each read's timeout) must not hold its reader thread and socket for as long as it likes."""
+    import queue
+    import threading
+
+    monkeypatch.setattr(daemon, "REQUEST_SECONDS", 0.5)
+    served, client = socket.socketpair()
+    stop = threading.Event()
+    began = time.monotonic()
+
+    def trickle() -> None:  # for 3 s, then silent (the connection stays open)
+        with contextlib.suppress(OSError):
+            while not stop.wait(0.1) and time.monotonic() < began + 3:
+                client.sendall(b" ")
+
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    requests: queue.Queue[Any] = queue.Queue()
+    try:
+        daemon._read_request(Daemon.__new__(Daemon), served, requests, queue.Queue())
+        took = time.monotonic() - began
+    finally:
+        stop.set()
+        thread.join()
+        client.close()
+    assert took < 1.5 and served.fileno() == -1 and requests.empty()
+
+
 def test_context_runs_the_recall_function_given_the_store_and_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

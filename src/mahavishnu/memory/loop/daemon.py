@@ -921,14 +921,16 @@ def _read_request(
     captures: Captures,
 ) -> None:
     """Read one JSON line (within ``REQUEST_SECONDS``) and queue it; a client that is slow, sends
-    garbage, is another user or vanishes gets no answer or a fallback one."""
-    conn.settimeout(REQUEST_SECONDS)
+    garbage, is another user or vanishes gets no answer or a fallback one. The deadline is for the
+    whole request: one that trickles in a byte at a time must not hold its thread for ever."""
+    deadline = time.monotonic() + REQUEST_SECONDS
     try:
         if not _same_user(conn):
             conn.close()
             return
         data = b""
         while b"\n" not in data and len(data) <= MAX_REQUEST_BYTES:
+            _until(conn, deadline)
             chunk = conn.recv(65536)
             if not chunk:
                 break
@@ -936,6 +938,7 @@ def _read_request(
     except OSError:
         conn.close()
         return
+    conn.settimeout(REQUEST_SECONDS)  # (for writing its answer)
     try:
         message = json.loads(data.split(b"\n", 1)[0]) if data else None
     except (ValueError, RecursionError):  # (nested too deeply: not a client's; it falls back)
