@@ -440,3 +440,38 @@ def test_a_store_moved_by_a_reembed_elsewhere_is_reopened_with_the_new_embedder(
         assert moved["result"][0]["score"] == pytest.approx(1.0)  # the query embedded by v2
     finally:
         served.close()
+
+
+@pytest.mark.parametrize("how", ["renamed over", "removed"])
+def test_a_store_file_replaced_under_it_is_opened_anew(
+    how: str, isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon keeps its stores open: a store file replaced by another renamed into its place
+    (a copy moved in, a file sync), or removed, must not go on being searched, and captured into,
+    as the file it opened, which no one else sees any more."""
+    from mahavishnu.memory.core import store as store_module
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.core.store import default_store_path
+
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    with MemoryStore.open() as store:
+        store.store("Use WAL mode for the SQLite store", "decision")
+    served = Daemon()
+    try:
+        first = served.handle(message("search", query="WAL mode", mode="text"))
+        assert [hit["memory"]["content"] for hit in first["result"]] == ["Use WAL mode for the SQLite store"]
+        writer = served.writer_for(load_settings())
+        path = default_store_path()
+        for sidecar in path.parent.glob(path.name + "*"):
+            sidecar.unlink()
+        if how == "renamed over":
+            other = tmp_path / "other.db"
+            with MemoryStore.open(load_settings().memory.model_copy(update={"path": other})) as store:
+                store.store("Durians are not allowed in the office", "note")
+            other.rename(path)
+        found = served.handle(message("search", query="WAL mode durians", mode="text"))
+        expected = ["Durians are not allowed in the office"] if how == "renamed over" else []
+        assert [hit["memory"]["content"] for hit in found["result"]] == expected
+        assert served.writer_for(load_settings()) is not writer
+    finally:
+        served.close()

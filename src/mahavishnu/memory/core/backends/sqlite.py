@@ -88,6 +88,7 @@ class SqliteBackend(SqlBackend):
         self._gate = RestoreGate.open(self.path)  # waits out a `db restore` (sqlite_restore_gate.py)
         self._generation = self._gate.generation() if self._gate else 0
         self._conn = _connect(self.path)
+        self._file = _identity(self.path)  # the file opened (``replaced``)
         self._side = _Beside(self.path)  # a hybrid search's reads beside its text leg
         self._for_index = _Beside(self.path, _INDEX_PAGES_KIB)  # the vector index's, beside both
         self._ann_threshold = ann_threshold
@@ -177,6 +178,12 @@ class SqliteBackend(SqlBackend):
         with beside.snapshot() as conn:
             yield conn
 
+    def replaced(self) -> bool:
+        """Whether the file at ``path`` is no longer the one opened: removed, or another renamed
+        into its place. What this backend reads and writes then is a file no one else sees (a
+        long-lived process, the memory daemon, opens the store anew)."""
+        return self._file is not None and _identity(self.path) != self._file
+
     def _reopen_if_restored(self) -> None:
         """A connection open across a ``db restore`` may no longer find its tables: open anew."""
         generation = self._gate.generation() if self._gate else 0
@@ -184,6 +191,7 @@ class SqliteBackend(SqlBackend):
             return
         self._generation = generation
         stale, self._conn = self._conn, _connect(self.path)
+        self._file = _identity(self.path)
         stale.close()
         self._side.close()
         self._for_index.close()
@@ -449,6 +457,17 @@ class _DocCounts:
 
 #: Query terms whose stems and counts a connection keeps (then it forgets them all and starts again).
 _TERMS_KEPT = 10_000
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file at ``path`` (device, inode); None for an in-memory store, or none there."""
+    if str(path) == ":memory:":
+        return None
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _connect(path: Path, pages_kib: int = PAGES_KIB) -> sqlite3.Connection:
