@@ -442,6 +442,33 @@ def test_a_store_moved_by_a_reembed_elsewhere_is_reopened_with_the_new_embedder(
         served.close()
 
 
+def test_a_capture_after_a_reembed_elsewhere_embeds_with_the_new_embedder(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture thread's store, like the reader, follows a reembed in another process, also
+    when no search came in between: a vector of the old space in the moved store broke every
+    vector search of it (numpy: cannot reshape), in-process ones too."""
+    from mahavishnu.memory.core import store as store_module
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+
+    moved_to: list[FakeEmbedder] = []
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: (moved_to or [FakeEmbedder()])[0])
+    with MemoryStore.open() as store:
+        store.store("Use WAL mode for the SQLite store", "decision")
+    served = Daemon()
+    try:
+        assert served.handle(message("search", query="WAL mode", mode="vector"))["ok"]
+        served.writer_for(load_settings()).store("captured before", "note")
+        with MemoryStore.open() as store:  # `memory reembed`, another process
+            store.reembed(FakeEmbedder(32, "v2"))
+        moved_to.append(FakeEmbedder(32, "v2"))
+        served.writer_for(load_settings()).store("captured after the reembed", "note")  # a capture
+        with MemoryStore.open() as store:
+            assert {hit.memory.embedding_dim for hit in store.search("captured", mode="vector")} == {32}
+    finally:
+        served.close()
+
+
 @pytest.mark.parametrize("how", ["renamed over", "removed"])
 def test_a_store_file_replaced_under_it_is_opened_anew(
     how: str, isolated_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -481,7 +481,7 @@ class Daemon:
         name = _store_key(settings)
         with self.lock:
             store = self.writers.get(name)
-            if store is not None and _file_replaced(store):  # (the reader too: both go)
+            if store is not None and _stale(store):  # (the reader too: both go)
                 self._drop(name)
                 store = None
             if store is None:
