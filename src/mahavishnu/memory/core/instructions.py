@@ -5,7 +5,8 @@ when it is stored and keep it out of recall (``provenance.py``).
 the text as the agent would: compatibility forms folded (full-width ``ｃｕｒｌ``), letters of other
 scripts that look like Latin ones read as those (Cyrillic ``іgnоrе``), invisible characters and a
 terminal's escape sequences (a coloured tool output quoted in a turn) dropped,
-and the key a connection authenticates with (``ssh -i KEY``) left out, since it is not sent.
+and the key a connection authenticates with (``ssh -i KEY``) left out, since it is not sent. The rules
+that read words read them without markdown's emphasis (``**Ignore** all previous instructions``).
 The rules, each a few words saying why:
 
 * **pipes a download into a shell** or interpreter, whatever stands between: a wrapper and its
@@ -707,20 +708,27 @@ def instruction_like(text: str) -> str | None:
     latin = _latin(read)
     plain = _IDENTITY.sub(" ", latin)
     lowered = plain.lower()
-    for n, (why, pattern) in enumerate(_COMPILED[:3]):
-        if _NEEDED[n].search(lowered) and (
-            pattern.search(plain) or (n == 0 and _runs_a_saved_download(plain))
-        ):
+    # Orders in words are read without emphasis markers (``**Ignore** all previous instructions``);
+    # commands as written (`` eval `curl …` `` runs what the backticks quote).
+    words = _without_emphasis(plain)
+    said = words.lower()
+    why, pattern = _COMPILED[0]
+    if _NEEDED[0].search(lowered) and (pattern.search(plain) or _runs_a_saved_download(plain)):
+        return why
+    for n in (1, 2):
+        why, pattern = _COMPILED[n]
+        if _NEEDED[n].search(said) and pattern.search(words):
             return why
     # (Cyrillic words are read before their letters become Latin look-alikes too)
-    if any(_in_other_languages(t) for t in {plain, read}):
+    native = words if latin == read else _without_emphasis(read)
+    if any(_in_other_languages(t) for t in {words, native}):
         return _COMPILED[1][0]
     if _OUTBOUND.search(lowered):
         cues = _Cues(lowered)
         for why, rule in _EXFILTRATION:
             if rule(cues):
                 return why
-    if _published(lowered):
+    if _published(said):
         return "tells the agent to put a secret somewhere public"
     # (read before ``-i KEY`` is left out: ``pip install -i URL`` names an index)
     if (_DOTTED.search(latin) or _NUMBERED_HOST.search(latin)) and _from_a_bare_address(latin.lower()):
@@ -729,7 +737,18 @@ def instruction_like(text: str) -> str | None:
     if "rm" in lowered and pattern.search(plain):
         return why
     why, pattern = _COMPILED[3]
-    return why if _CONFIRMING.search(lowered) and pattern.search(plain) else None
+    return why if _CONFIRMING.search(said) and pattern.search(words) else None
+
+
+# A run of emphasis markers at a word's edge (``**Ignore**``, ``_Ignore_``, `` `Ignore` ``, ``~~x~~``):
+# a model reads the word, where a pattern of words finds a star between two. A run inside a word is
+# part of it (``AWS_SECRET_ACCESS_KEY``, ``a*b``), and stays.
+_EMPHASIS = re.compile(r"(?<![\w*`~])(?:[*_`]|~~)++|(?:[*_`]|~~)++(?![^\W_])")
+
+
+def _without_emphasis(text: str) -> str:
+    """``text`` without the emphasis markers at its words' edges: "**Ignore** all" reads "Ignore all"."""
+    return _EMPHASIS.sub("", text)
 
 
 def _runs_a_saved_download(text: str) -> bool:
