@@ -6,7 +6,9 @@ the text as the agent would: compatibility forms folded (full-width ``ｃｕｒ�
 scripts that look like Latin ones read as those (Cyrillic ``іgnоrе``), invisible characters and a
 terminal's escape sequences (a coloured tool output quoted in a turn) dropped,
 and the key a connection authenticates with (``ssh -i KEY``) left out, since it is not sent. The rules
-that read words read them without markdown's emphasis (``**Ignore** all previous instructions``).
+that read words read them as a model does through what hides a word from a pattern: markdown's
+emphasis (``**Ignore** all previous instructions``), combining marks on Latin letters (``i̇gnore``),
+letters set apart (``i-g-n-o-r-e``, ``I g n o r e``).
 The rules, each a few words saying why:
 
 * **pipes a download into a shell** or interpreter, whatever stands between: a wrapper and its
@@ -279,7 +281,9 @@ def _in_other_languages(text: str) -> bool:
     """Whether ``text`` says "ignore all previous instructions" in another language (``in`` per
     word first: 20x faster than a pattern of the words over a long text)."""
     lowered = text.lower()
-    return any(w in lowered for w in _INSTRUCTION_WORDS) and _OTHER_LANGUAGES.search(text) is not None
+    return any(w in lowered for w in _INSTRUCTION_WORDS) and (
+        _OTHER_LANGUAGES.search(_without_emphasis(text)) is not None
+    )
 
 
 # What the last pattern needs (a cheap search first: it is the slowest).
@@ -708,9 +712,9 @@ def instruction_like(text: str) -> str | None:
     latin = _latin(read)
     plain = _IDENTITY.sub(" ", latin)
     lowered = plain.lower()
-    # Orders in words are read without emphasis markers (``**Ignore** all previous instructions``);
-    # commands as written (`` eval `curl …` `` runs what the backticks quote).
-    words = _without_emphasis(plain)
+    # Orders in words are read as a model reads them through what hides a word from a pattern
+    # (``_as_said``); commands as written (`` eval `curl …` `` runs what the backticks quote).
+    words = _as_said(plain)
     said = words.lower()
     why, pattern = _COMPILED[0]
     if _NEEDED[0].search(lowered) and (pattern.search(plain) or _runs_a_saved_download(plain)):
@@ -720,8 +724,7 @@ def instruction_like(text: str) -> str | None:
         if _NEEDED[n].search(said) and pattern.search(words):
             return why
     # (Cyrillic words are read before their letters become Latin look-alikes too)
-    native = words if latin == read else _without_emphasis(read)
-    if any(_in_other_languages(t) for t in {words, native}):
+    if any(_in_other_languages(t) for t in {words, read}):
         return _COMPILED[1][0]
     if _OUTBOUND.search(lowered):
         cues = _Cues(lowered)
@@ -740,15 +743,51 @@ def instruction_like(text: str) -> str | None:
     return why if _CONFIRMING.search(said) and pattern.search(words) else None
 
 
-# A run of emphasis markers at a word's edge (``**Ignore**``, ``_Ignore_``, `` `Ignore` ``, ``~~x~~``):
-# a model reads the word, where a pattern of words finds a star between two. A run inside a word is
-# part of it (``AWS_SECRET_ACCESS_KEY``, ``a*b``), and stays.
-_EMPHASIS = re.compile(r"(?<![\w*`~])(?:[*_`]|~~)++|(?:[*_`]|~~)++(?![^\W_])")
+def _as_said(text: str) -> str:
+    """``text`` as a model reads its words, through the disguises that hide a word from a pattern:
+    emphasis (``**Ignore**``), accents (``i̇gnore``), letters set apart (``i-g-n-o-r-e``)."""
+    return _joined_letters(_without_emphasis(_without_marks(text)))
+
+
+# A combining mark on a Latin letter, after NFD (``i̇gnore``: i and U+0307; ``ígnore``): the letter
+# reads as itself. (Marks on letters of other scripts stay: Cyrillic ``й``.)
+_MARKS = re.compile("(?<=[A-Za-z])[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+
+
+def _without_marks(text: str) -> str:
+    """``text`` without the combining marks on its Latin letters (read only where there may be one)."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFD", text)))
+
+
+# Three letters or more, each alone between one separator (``i-g-n-o-r-e``, ``I g n o r e``,
+# ``i.g.n.o.r.e``): a model reads the word they spell; a pattern reads letters (not "e.g.", "a-b").
+_SPACED = re.compile(r"(?<![^\W_])[^\W\d_](?P<sep>[-. ])[^\W\d_](?:(?P=sep)[^\W\d_])+(?![^\W_])")
+
+
+def _joined_letters(text: str) -> str:
+    """``text`` with the letters set apart joined: "I g n o r e all" reads "Ignore all"."""
+    return _SPACED.sub(lambda spaced: spaced[0].replace(spaced["sep"], ""), text)
+
+
+# A run of emphasis markers (``**Ignore**``, ``_Ignore_``, `` `Ignore` ``, ``~~x~~``): a model reads
+# the word, where a pattern of words finds a star between two. A run inside a word is part of it
+# (``AWS_SECRET_ACCESS_KEY``, ``a*b``), and stays.
+_EMPHASIS = re.compile(r"(?:[*_`]|~~)++")
 
 
 def _without_emphasis(text: str) -> str:
     """``text`` without the emphasis markers at its words' edges: "**Ignore** all" reads "Ignore all"."""
-    return _EMPHASIS.sub("", text)
+    return _EMPHASIS.sub(_inside_a_word, text)
+
+
+def _inside_a_word(marker: re.Match[str]) -> str:
+    """The run of markers if it stands between two letters or digits, else nothing (a callback: 3x
+    faster than lookarounds at every character)."""
+    text, start, end = marker.string, marker.start(), marker.end()
+    inside = start > 0 and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
+    return marker[0] if inside else ""
 
 
 def _runs_a_saved_download(text: str) -> bool:
