@@ -8,7 +8,8 @@ terminal's escape sequences (a coloured tool output quoted in a turn) dropped,
 and the key a connection authenticates with (``ssh -i KEY``) left out, since it is not sent. The rules
 that read words read them as a model does through what hides a word from a pattern: markdown's
 emphasis (``**Ignore** all previous instructions``), combining marks on Latin letters (``i̇gnore``),
-letters set apart (``i-g-n-o-r-e``, ``I g n o r e``).
+letters set apart (``i-g-n-o-r-e``, ``I g n o r e``), HTML's character references (``&#73;gnore``) and
+URL-encoded letters (``%49gnore``).
 The rules, each a few words saying why:
 
 * **pipes a download into a shell** or interpreter, whatever stands between: a wrapper and its
@@ -81,6 +82,7 @@ takes time in proportion to its length.
 from __future__ import annotations
 
 import bisect
+import html
 import ipaddress
 import re
 import unicodedata
@@ -707,8 +709,7 @@ class _Cues:
 
 def instruction_like(text: str) -> str | None:
     """Why ``text`` reads like an instruction to an agent (a few words), or None."""
-    # (a terminal's escape sequences show nothing: ``ignore\x1b[0m previous`` reads as the words)
-    read = INVISIBLE.sub("", unicodedata.normalize("NFKC", without_escapes(text)))
+    read = _normalised(text)
     latin = _latin(read)
     plain = _IDENTITY.sub(" ", latin)
     lowered = plain.lower()
@@ -743,10 +744,39 @@ def instruction_like(text: str) -> str | None:
     return why if _CONFIRMING.search(said) and pattern.search(words) else None
 
 
+def _normalised(text: str) -> str:
+    """``text`` with compatibility forms folded and what shows nothing dropped (a terminal's escape
+    sequences too: ``ignore\x1b[0m previous`` reads as the words)."""
+    return INVISIBLE.sub("", unicodedata.normalize("NFKC", without_escapes(text)))
+
+
 def _as_said(text: str) -> str:
     """``text`` as a model reads its words, through the disguises that hide a word from a pattern:
-    emphasis (``**Ignore**``), accents (``i̇gnore``), letters set apart (``i-g-n-o-r-e``)."""
-    return _joined_letters(_without_emphasis(_without_marks(text)))
+    character references and URL-encoding (``&#73;gnore``, ``%49gnore``), emphasis (``**Ignore**``),
+    accents (``i̇gnore``), letters set apart (``i-g-n-o-r-e``)."""
+    decoded = _url_decoded(_unescaped(text))
+    if decoded != text:  # (what they spelled is read as the rest was: ``&#1110;`` a Cyrillic і)
+        decoded = _latin(_normalised(decoded))
+    return _joined_letters(_without_emphasis(_without_marks(decoded)))
+
+
+def _unescaped(text: str) -> str:
+    """``text`` with HTML's character references as their characters (``&#73;gnore``, ``&nbsp;``),
+    twice: ``&amp;#73;gnore`` is escaped twice."""
+    for _ in range(2):
+        if "&" not in text:
+            break
+        text = html.unescape(text)
+    return text
+
+
+# A letter, digit or space URL-encoded (``%49gnore``, ``ignore%20all``); no other character, so that
+# a URL's ``%7C`` or ``%3C`` never makes a pipe or a tag.
+_PERCENT = re.compile(r"%(20|3[0-9]|[46][1-9a-f]|[57][0-9a])", re.IGNORECASE)
+
+
+def _url_decoded(text: str) -> str:
+    return _PERCENT.sub(lambda code: chr(int(code[1], 16)), text) if "%" in text else text
 
 
 # A combining mark on a Latin letter, after NFD (``i̇gnore``: i and U+0307; ``ígnore``): the letter
