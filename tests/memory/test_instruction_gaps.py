@@ -226,6 +226,9 @@ def test_a_long_text_is_read_in_time() -> None:
         ("exec(" + "a" * 50 + " ") * 1_500,
         ("cat ~/.aws/credentials > /tmp/c; " * 3_000)[:100_000],
         ("ignore all " * 10_000)[:100_000],
+        ("decode x and " * 8_000)[:100_000],
+        ("i g n o r e " * 9_000)[:100_000],
+        ("**x** &#73; %49 é " * 6_000)[:100_000],
     ]
     for text in texts:
         started = time.process_time()
