@@ -238,6 +238,27 @@ def test_a_memory_two_nodes_shared_before_keeps_the_other_node_when_one_is_added
         assert "node:second" not in store.get(shared.id).tags
 
 
+def test_a_memory_two_nodes_shared_before_goes_when_both_are_added_again_at_once() -> None:
+    """Both nodes of a memory they shared before, added again in one batch (a document re-read):
+    the memory loses both ids and goes, and each node reads as its new text alone."""
+    with MemoryStore.open() as store:
+        vectors = MahavishnuVectorStore(store, collection="handbook")
+        vectors.add([TextNode(text="Run the migrations before deploying.", id_="first")])
+        [shared] = store.recent({"repo_id": "handbook"}, limit=5)
+        store.update(shared.id, tags=[*shared.tags, "node:second"])  # as the earlier version stored it
+        vectors.add(
+            [
+                TextNode(text="Run the migrations after deploying.", id_="first"),
+                TextNode(text="Deploy on Tuesdays.", id_="second"),
+            ]
+        )
+        assert [n.get_content() for n in vectors.get_nodes(["first"])] == [
+            "Run the migrations after deploying."
+        ]
+        assert [n.get_content() for n in vectors.get_nodes(["second"])] == ["Deploy on Tuesdays."]
+        assert shared.id not in store.get_many([shared.id])
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
