@@ -185,6 +185,21 @@ def test_a_value_of_the_secrets_file_that_is_no_string_is_refused(written: str, 
     assert "sk-tab" not in result.output and paths.secrets_file().read_text() == written
 
 
+def test_the_keys_of_a_secrets_file_with_a_value_that_is_no_string_are_still_scrubbed() -> None:
+    """One hand-written `[qwen]` table made the scrubber hold none of the file's keys: every other
+    key stored there (and the table's) went into captured memories as it was."""
+    from mahavishnu.redaction.held import forget_held_values
+    from mahavishnu.redaction.scrub import scrub
+
+    paths.make_dir(paths.secrets_file().parent)
+    paths.secrets_file().write_text("zai = 'qz7Wm2kRt9Lp4Xv'\n[qwen]\nkey = 'Lp4Xvqz7Wm2kRt9'\n")
+    paths.secrets_file().chmod(0o600)
+    forget_held_values()
+    assert scrub("keys qz7Wm2kRt9Lp4Xv and Lp4Xvqz7Wm2kRt9") == (
+        "keys [REDACTED:known-secret] and [REDACTED:known-secret]"
+    )
+
+
 @pytest.mark.parametrize("text", ['{"qwen": ["keyring"], "zai": [', "[1, 2]", "\udcff"])
 def test_a_damaged_index_of_names_stops_set_and_delete_with_nothing_written(text: str) -> None:
     """A secrets-index.json that was no JSON object was read as empty and rewritten: the names of

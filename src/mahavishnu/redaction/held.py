@@ -96,10 +96,20 @@ def _file_signature(path: Path) -> tuple[int, int, int] | None:
 
 def _held_in_file() -> Iterator[str]:
     try:
-        values = read_secrets_file().values()
+        data = _secrets_toml()
     except SecretStoreError:  # unreadable or damaged: the commands that use it say so
         return
-    yield from (v for v in values if len(v) >= _HELD_MIN_LENGTH)
+    # Every text in it, a table's by hand too: an entry ``read_secrets_file`` refuses must not
+    # leave the other keys unscrubbed.
+    yield from (v for v in _texts(data) if len(v) >= _HELD_MIN_LENGTH)
+
+
+def _texts(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict | list):
+        for each in value.values() if isinstance(value, dict) else value:
+            yield from _texts(each)
 
 
 def held_in_environment() -> list[str]:
@@ -119,6 +129,20 @@ def _held_in_environment() -> Iterator[str]:
 
 def read_secrets_file() -> dict[str, str]:
     """The 0600 secrets file (``secrets set --store file``) as names to values; {} when there is none."""
+    path = paths.secrets_file()
+    found: dict[str, str] = {}
+    for name, value in _secrets_toml().items():  # (a table or a number by hand: its repr was the key)
+        if not isinstance(value, str):
+            raise SecretStoreError(
+                f"the value of '{name}' in {path} is not a quoted string ({_toml_kind(value)})",
+                hint=f'Quote it, on one line: {name} = "KEY".',
+            )
+        found[name] = value
+    return found
+
+
+def _secrets_toml() -> dict[str, object]:
+    """The secrets file's TOML as it is; {} when there is none."""
     path = paths.secrets_file()
     try:
         mode = path.stat().st_mode
@@ -140,13 +164,7 @@ def read_secrets_file() -> dict[str, str]:
         raise SecretStoreError(f"{path} is not UTF-8 text", hint=repair) from exc
     except tomllib.TOMLDecodeError as exc:  # its message is a position, never the text
         raise SecretStoreError(f"invalid TOML in {path}: {exc}", hint=repair) from exc
-    for name, value in data.items():  # (a table or a number by hand: its repr was taken for the key)
-        if not isinstance(value, str):
-            raise SecretStoreError(
-                f"the value of '{name}' in {path} is not a quoted string ({_toml_kind(value)})",
-                hint=f'Quote it, on one line: {name} = "KEY".',
-            )
-    return {str(k): v for k, v in data.items()}
+    return data
 
 
 def _toml_kind(value: object) -> str:
