@@ -331,6 +331,20 @@ def test_a_notify_command_and_what_it_left_running_are_killed_at_the_timeout(
     assert not ours()
 
 
+def test_a_notify_command_that_ends_is_not_waited_on_where_there_is_no_proc(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without /proc (macOS), a process group's only member seen is its leader, and `ps` shows the
+    leader that ended and waits to be reaped as running: every notify command, however quick, was
+    waited on for the whole timeout, then said to be killed."""
+    from mahavishnu.services import fallback, procs
+
+    monkeypatch.setattr(procs, "PROC", tmp_path / "no-proc")
+    began = time.monotonic()
+    assert fallback.run_notify([sys.executable, "-c", "pass"], {}, 5.0) is None
+    assert time.monotonic() - began < 3
+
+
 def test_a_failing_provider_with_no_chain_says_how_to_set_one(
     isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
 ) -> None:

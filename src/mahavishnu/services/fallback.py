@@ -311,20 +311,29 @@ def run_notify(command: list[str], env: dict[str, str], timeout: float) -> str |
         # The leader is reaped only at the end: until then its pid, the group's id, is no one else's.
         pause = 0.01
         try:
-            while procs.group_members(proc.pid) and time.monotonic() < deadline:
+            while _running(proc) and time.monotonic() < deadline:
                 time.sleep(pause)
                 pause = min(pause * 2, 0.2)
         finally:
-            left = procs.group_members(proc.pid)
+            left = _running(proc)
             if left:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
             code = proc.wait()
         if left:
-            what = "it" if any(m.pid == proc.pid for m in left) else "a process it left in the background"
+            what = "it" if proc.pid in left else "a process it left in the background"
             return f"{what} still ran after {timeout:g} s: killed"
         if code != 0:
             stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 4096))  # its end: what it said last
             said = stderr.read().decode("utf-8", "replace").strip()[-200:]
             return f"exit status {code}: {said}"
         return None
+
+
+def _running(proc: subprocess.Popen[bytes]) -> list[int]:
+    """The pids of ``proc``'s process group still running. Without /proc (macOS) only ``proc`` is
+    seen, reaped as soon as it ends: `ps` shows a process that ended as running until it is reaped,
+    and every command was waited on for the whole timeout."""
+    if not procs.PROC.is_dir():
+        return [] if proc.poll() is not None else [proc.pid]
+    return [member.pid for member in procs.group_members(proc.pid)]
