@@ -713,8 +713,18 @@ class _Cues:
 
 
 def instruction_like(text: str) -> str | None:
-    """Why ``text`` reads like an instruction to an agent (a few words), or None."""
-    read = _normalised(text)
+    """Why ``text`` reads like an instruction to an agent (a few words), or None. A text with a
+    terminal's escape sequences is read without them, then with only their ESC dropped: a model
+    reads what a sequence swallows on a terminal (``ESC[Ignore``'s I, an OSC's title, a line after
+    an OSC never ended)."""
+    why = _why(_normalised(text))
+    if why is None and "\x1b" in text:
+        why = _why(_normalised(text.replace("\x1b", "")))
+    return why
+
+
+def _why(read: str) -> str | None:
+    """``instruction_like`` of a text as ``_normalised`` leaves it."""
     latin = _latin(read)
     plain = _IDENTITY.sub(" ", latin)
     lowered = plain.lower()
