@@ -254,6 +254,9 @@ def test_ai_test_probes_a_profile_or_an_assistants_provider(
     assert len(metrics.read("provider:lab-primary")) == 3 and len(metrics.read("provider:lab-backup")) == 1
     missing = runner.invoke(app, ["ai", "test"])
     assert missing.exit_code == 2 and "name a profile" in missing.stderr
+    both = runner.invoke(app, ["ai", "test", "lab-primary", "--tool", "claude"])
+    assert both.exit_code == 2 and "give a profile or --tool, not both" in both.stderr
+    assert "name a profile" not in both.stderr  # it was named: the old error said to name one
     own = runner.invoke(app, ["ai", "test", "--tool", "codex"])  # never switched: its own login
     assert own.exit_code == 0 and own.stdout == "codex: its own login at user scope, no provider to probe\n"
     stock = runner.invoke(app, ["ai", "test", "claude"])  # a profile that is an assistant's own login

@@ -494,10 +494,16 @@ def test(
     from mahavishnu.services import metrics, probe
 
     settings = _settings()
-    if (name is None) == (tool is None):
+    if name is None and tool is None:
         raise InvalidInputError(
             "name a profile (or `all`), or pass --tool",
             hint="e.g. `mahavishnu ai test qwen` or `--tool claude`.",
+        )
+    if name is not None and tool is not None:  # --tool probes what the assistant uses now, not a profile
+        raise InvalidInputError(
+            f"give a profile or --tool, not both: '{name}' and --tool {tool}",
+            hint=f"`mahavishnu ai test {name}` probes that profile; `mahavishnu ai test --tool {tool}` "
+            "the provider that assistant uses now.",
         )
     if protocol not in (None, "anthropic", "openai", "gemini"):
         raise InvalidInputError(f"unknown protocol '{protocol}'", hint="Use anthropic, openai or gemini.")
