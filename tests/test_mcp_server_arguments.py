@@ -198,3 +198,11 @@ def test_text_that_reads_as_json_is_taken_as_the_text_given(backing: mcp_server.
     assert edited.structured_content is not None
     assert edited.structured_content["content"] == '{"port": 8080}'
     assert renamed.structured_content is not None and renamed.structured_content["changed"] == ["project"]
+
+
+def test_only_arguments_that_take_text_keep_a_string_as_given() -> None:
+    """A list or an object may come as JSON text (the SDK parses it); a text argument never is."""
+    assert mcp_server._takes_text(str) and mcp_server._takes_text(str | None)
+    assert mcp_server._takes_text(int | str)
+    assert not mcp_server._takes_text(list[str]) and not mcp_server._takes_text(dict[str, int])
+    assert not mcp_server._takes_text(list[str] | None) and not mcp_server._takes_text(int)

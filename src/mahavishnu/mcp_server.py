@@ -43,10 +43,11 @@ import shlex
 import signal
 import socket
 import threading
+import types
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_origin
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -220,14 +221,18 @@ class TextAsGiven(FuncMetadata):
 
     def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
         fields = self.arg_model.model_fields.items()
-        texts = {
-            field.alias or name
-            for name, field in fields
-            if str in (field.annotation, *get_args(field.annotation))
-        }
+        texts = {field.alias or name for name, field in fields if _takes_text(field.annotation)}
         return {
             key: data[key] if key in texts else value for key, value in super().pre_parse_json(data).items()
         }
+
+
+def _takes_text(annotation: object) -> bool:
+    """Whether an argument typed ``annotation`` takes text: ``str``, or a union holding it (not a
+    ``list[str]``, which a client may send as JSON text)."""
+    if annotation is str:
+        return True
+    return get_origin(annotation) in (Union, types.UnionType) and str in get_args(annotation)
 
 
 def _found(rows: Sequence[Mapping[str, object]], nothing: str) -> CallToolResult:
