@@ -20,6 +20,7 @@ from pathlib import Path
 from mahavishnu import paths
 from mahavishnu.errors import MahavishnuError
 from mahavishnu.services.definitions import dashboard_file, dashboard_record, dashboard_running
+from mahavishnu.ui.guard import IDLE_SECONDS, MOST_SECONDS
 
 DEFAULT_PORT = 8690
 HOST = "127.0.0.1"
@@ -36,7 +37,8 @@ def login_url(port: int, token: str) -> str:
 #: What ``mahavishnu ui`` says of its URL: the token is not used up by a login (``guard.py``).
 TOKEN_NOTE = (
     "(any browser that opens this URL is logged in, until the dashboard stops: keep it to yourself; "
-    "a login lasts until unused for 12 hours, 7 days at most, then this URL logs in again)"
+    f"a login lasts until unused for {IDLE_SECONDS // 3600} hours, {MOST_SECONDS // 86400} days at most, "
+    "then this URL logs in again)"
 )
 
 
