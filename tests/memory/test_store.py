@@ -29,6 +29,7 @@ from mahavishnu.errors import (
     InvalidInputError,
     NotFoundError,
     StoreClosedError,
+    StoreError,
 )
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.backends.base import stored_cosines
@@ -666,6 +667,37 @@ def test_a_reembed_whose_embedder_never_answers_leaves_no_move_behind(backend_fa
         with pytest.raises(RuntimeError, match="killed"):
             store.reembed(Exploding(budget=0), batch_size=3)
         assert store.stats()["reembed_in_progress"] is None
+
+
+def test_a_second_reembed_while_one_runs_is_refused_and_the_first_completes(
+    backend_factory: Factory, request: pytest.FixtureRequest
+) -> None:
+    """A reembed started while another ran staged its vectors among the first's: the first then
+    failed at its swap with sqlite3's IntegrityError (the dimensions differed), or swapped in two
+    models' vectors (the same dimension). Now the second is refused, in one line, and nothing of
+    it is done; once the first is over another may run."""
+    if "fake" in request.node.callspec.id:
+        pytest.skip("the fake store lives in one process: nothing to lock")
+    refusals: list[StoreError] = []
+
+    class Racing(FakeEmbedder):  # a second reembed starts, on its own connection, half-way through
+        def embed_batch(self, texts: Sequence[str], kind: Kind) -> Vectors:
+            if self.calls == 2:
+                with open_store(backend_factory) as other, pytest.raises(StoreError) as info:
+                    other.reembed(FakeEmbedder(dimension=32, model="v3"), batch_size=3)
+                refusals.append(info.value)
+            return super().embed_batch(texts, kind)
+
+    with open_store(backend_factory) as store:
+        ids = fill(store)
+        report = store.reembed(Racing(dimension=32, model="v2"), batch_size=3)
+    assert report.done and len(refusals) == 1
+    assert str(refusals[0]).startswith("another `memory reembed` is moving the memory store ")
+    assert "\n" not in str(refusals[0]) and "memory stats" in refusals[0].hint
+    with open_store(backend_factory, FakeEmbedder(dimension=32, model="v2")) as store:
+        assert {store.get(i).embedding_model for i in ids} == {"fake/v2"}
+        assert store.stats()["reembed_in_progress"] is None
+        assert store.reembed(FakeEmbedder(dimension=48, model="v3")).done  # the lock was let go
 
 
 def test_a_closed_store_says_so_on_every_method(backend_factory: Factory, tmp_path: Path) -> None:

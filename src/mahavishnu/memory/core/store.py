@@ -1248,6 +1248,10 @@ class MemoryStore:
         batch (each batch committed, so a killed run resumes where it stopped) and swapped in with
         one transaction at the end; until then searches keep using the old, complete space."""
         self.backend.may_reembed()
+        with self.backend.reembed_lock():  # one at a time: else each stages into the other's batch
+            return self._reembed(embedder, batch_size, progress)
+
+    def _reembed(self, embedder: Embedder, batch_size: int, progress: Progress | None) -> ReembedReport:
         target = f"{embedder.identity}:{embedder.dimension}"
         if self.backend.get_meta(META_REEMBED) != target:
             # reached before the store is marked as moving: an embedder that cannot be reached

@@ -24,6 +24,7 @@ import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -361,6 +362,12 @@ class Reembedding(Protocol):
         """Raise if this login may not move the store to another embedder (a team store's member):
         asked first, so the refusal comes before the new embedder is loaded or reached."""
         ...
+
+    def reembed_lock(self) -> AbstractContextManager[None]:
+        """Held for a whole reembed: a second one, in any process, is refused (``StoreError``)
+        rather than staging its vectors among the first's. The lock dies with its process, so a
+        killed run never blocks its resume. (Here none: a store no other process opens.)"""
+        return nullcontext()
 
     def reembed_pending(self, limit: int) -> list[Unstaged]:
         """What a vector is made from (``models.embedding_text``) of the memories without a staged

@@ -58,7 +58,7 @@ from mahavishnu.errors import (
 )
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.core.backends.base import SearchRequest, Unstaged, _need
-from mahavishnu.memory.core.backends.sql import SELECT_COLUMNS, Dialect, SqlBackend
+from mahavishnu.memory.core.backends.sql import SELECT_COLUMNS, Dialect, SqlBackend, reembed_running
 from mahavishnu.memory.core.migrations.postgres import (
     INDEX_KINDS,
     MIGRATIONS,
@@ -84,6 +84,8 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 Conn = Any  # psycopg.Connection[Any] (psycopg is imported lazily)
 _MIGRATION_LOCK = 0x6D61_6876  # pg_advisory_xact_lock key: one migrator at a time
+#: pg_try_advisory_lock's first key: one ``memory reembed`` at a time per store (the second: its schema)
+_REEMBED_LOCK = 0x6D72_6565
 _META_DIMENSION = "dimension"
 #: Seconds libpq waits for a server (on loopback or a LAN an answer takes milliseconds): also the
 #: most a call waits for a server that is down, when it is not refused at once.
@@ -861,6 +863,16 @@ class PostgresBackend(SqlBackend):
 
     def may_reembed(self) -> None:
         self._refuse_members_maintenance()
+
+    @contextmanager
+    def reembed_lock(self) -> Iterator[None]:
+        """A session advisory lock on a connection of its own, held to the end: the server lets go
+        of it when that connection ends, a killed process's too."""
+        sql = "SELECT pg_try_advisory_lock(%s, hashtext(coalesce(current_schema(), '')))"
+        with self._direct() as conn:
+            if not (conn.execute(sql, (_REEMBED_LOCK,)).fetchone() or (False,))[0]:
+                raise reembed_running(self.location)
+            yield
 
     def clear_staging(self) -> None:
         self._refuse_members_maintenance()

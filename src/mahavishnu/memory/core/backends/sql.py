@@ -47,6 +47,16 @@ _INGESTION_TIMES = frozenset({"started_at", "finished_at"})
 _CHUNK = 500  # ids or hashes per IN (...) list
 
 
+def reembed_running(location: str) -> StoreError:
+    """A second ``memory reembed`` while one runs (``reembed_lock``): it would stage its vectors
+    among the first's, and the first failed at its swap or swapped in two models' vectors."""
+    return StoreError(
+        f"another `memory reembed` is moving the memory store {location} right now; nothing was done",
+        hint="Wait for it to finish (`mahavishnu memory stats` shows the move under way); "
+        "an interrupted one resumes when `memory reembed` runs again.",
+    )
+
+
 class Conn(Protocol):
     """What the core needs of a connection: ``sqlite3.Connection`` and ``psycopg.Connection`` both fit."""
 

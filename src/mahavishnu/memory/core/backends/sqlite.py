@@ -31,7 +31,7 @@ from mahavishnu import paths
 from mahavishnu.config import MemorySettings
 from mahavishnu.errors import StoreDamagedError, StoreError, from_unexpected
 from mahavishnu.memory.core.backends import read_only
-from mahavishnu.memory.core.backends.sql import Conn, Dialect, SqlBackend
+from mahavishnu.memory.core.backends.sql import Conn, Dialect, SqlBackend, reembed_running
 from mahavishnu.memory.core.backends.sqlite_index import IndexCache
 from mahavishnu.memory.core.backends.sqlite_restore_gate import RestoreGate
 from mahavishnu.memory.core.migrations.sqlite import FTS_TOKENIZER, MIGRATIONS
@@ -177,6 +177,24 @@ class SqliteBackend(SqlBackend):
                 self._reopen_if_restored()
         with beside.snapshot() as conn:
             yield conn
+
+    @contextmanager
+    def reembed_lock(self) -> Iterator[None]:
+        """A lock file beside the store (flock: released by the OS when its process dies)."""
+        if str(self.path) == ":memory:" or self.read_only:  # (a read-only one's first write says why)
+            yield
+            return
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(self.path.with_name(self.path.name + ".reembed-lock"), timeout=0, mode=0o600)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise reembed_running(self.location) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def replaced(self) -> bool:
         """Whether the file at ``path`` is no longer the one opened: removed, or another renamed
