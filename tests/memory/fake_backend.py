@@ -19,7 +19,14 @@ import numpy as np
 
 from mahavishnu.errors import InvalidInputError
 from mahavishnu.memory.core.backends import records
-from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, Backend, ImportCounts, Unstaged
+from mahavishnu.memory.core.backends.base import (
+    INGESTION_COLUMNS,
+    META_EMBEDDER,
+    Backend,
+    ImportCounts,
+    Unstaged,
+    foreign_vectors,
+)
 from mahavishnu.memory.core.migrations import Migrations
 from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, MigrationState, Vector, format_time
 from mahavishnu.memory.core.search import Ranked, query_terms, tokens
@@ -93,6 +100,7 @@ class FakeBackend(Backend):
     def insert(
         self, drafts: Sequence[MemoryDraft], vectors: Vector, *, model: str, now: datetime
     ) -> list[Memory]:
+        self._check_model(model if drafts else "")
         existing = self.find_existing(drafts)
         out = []
         for draft, vector in zip(drafts, vectors, strict=True):
@@ -111,6 +119,7 @@ class FakeBackend(Backend):
         merge: Callable[[Memory, MemoryDraft], Mapping[str, Any]],
     ) -> list[tuple[Memory | None, bool]]:
         """One writer at a time here: insert what is new, merge the rest."""
+        self._check_model(model)
         out: list[tuple[Memory | None, bool]] = []
         for draft, vector in zip(drafts, vectors, strict=True):
             stored = self.find_existing([draft]).get(draft.dedup_key)
@@ -122,6 +131,11 @@ class FakeBackend(Backend):
                 stored = self.update(stored.id, changes, None, model="", now=now) or stored
             out.append((stored, True))
         return out
+
+    def _check_model(self, model: str) -> None:
+        """Vectors of another model than the store's are refused, as the SQL backends do."""
+        if refused := foreign_vectors(self.location, self.db.meta.get(META_EMBEDDER), model):
+            raise refused
 
     def _add(self, memory: Memory) -> Memory:
         self.db.rows[memory.id] = memory
@@ -137,6 +151,7 @@ class FakeBackend(Backend):
     def update(
         self, memory_id: int, changes: Mapping[str, Any], vector: Vector | None, *, model: str, now: datetime
     ) -> Memory | None:
+        self._check_model(model if vector is not None else "")
         old = self.db.rows.get(memory_id)
         if old is None:
             return None

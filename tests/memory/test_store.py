@@ -700,6 +700,33 @@ def test_a_second_reembed_while_one_runs_is_refused_and_the_first_completes(
         assert store.reembed(FakeEmbedder(dimension=48, model="v3")).done  # the lock was let go
 
 
+def test_a_store_opened_before_a_reembed_elsewhere_writes_no_vector_of_the_old_model(
+    backend_factory: Factory,
+) -> None:
+    """A process holding a store opened before another moved it (``memory reembed``, a model of the
+    same dimension) went on storing and updating with its old model: vectors of two spaces in one
+    store, searched as one. Now the backend refuses them, in the transaction, in one line."""
+    with open_store(backend_factory) as early:
+        ids = fill(early)
+        with open_store(backend_factory) as other:
+            assert other.reembed(FakeEmbedder(model="v2"), batch_size=3).done
+        count = early.stats()["count"]
+        for write in (
+            lambda: early.store("written after the move", "note"),
+            lambda: early.store_many([{"content": "also after the move"}]),
+            lambda: early.update(ids[0], content="changed after the move"),
+        ):
+            with pytest.raises(
+                EmbedderMismatchError, match=r"^the memory store .* now holds vectors of fake/v2 "
+            ):
+                write()
+        assert early.stats()["count"] == count
+        assert early.get(ids[0]).embedding_model == "fake/v2"
+        assert early.update(ids[0], tags=["kept"]).tags == ("kept",)  # no vector: written
+    with open_store(backend_factory, FakeEmbedder(model="v2")) as moved:
+        assert moved.store("stored with the store's model", "note").embedding_model == "fake/v2"
+
+
 def test_a_closed_store_says_so_on_every_method(backend_factory: Factory, tmp_path: Path) -> None:
     """Used after ``close()`` (a ``with`` block left), each method raised sqlite3's
     ``ProgrammingError: Cannot operate on a closed database``; now the tool's own error, in one line."""

@@ -223,9 +223,9 @@ def test_the_database_keeps_one_row_per_client_id_even_without_the_lock(
         drafts = [MemoryDraft(f"delivered twice {i}", "note") for i in range(3)]
         ids = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(3)]
         vectors = list(store.embedder.embed_many([d.content for d in drafts], kind="document"))
-        deliver = store.backend.deliver  # type: ignore[attr-defined]
-        first = deliver(ids, drafts, vectors, model="fake", now=_now(), merge=lambda m, d: {})
-        again = deliver(ids, drafts, vectors, model="fake", now=_now(), merge=lambda m, d: {})
+        deliver, model = store.backend.deliver, store.embedder.identity  # type: ignore[attr-defined]
+        first = deliver(ids, drafts, vectors, model=model, now=_now(), merge=lambda m, d: {})
+        again = deliver(ids, drafts, vectors, model=model, now=_now(), merge=lambda m, d: {})
     assert first == [True, True, True] and again == [False, False, False]
     assert len(_rows(dsn)) == 3
 

@@ -43,6 +43,7 @@ from mahavishnu.errors import (
 )
 from mahavishnu.memory.core import outbox, provenance, transfer
 from mahavishnu.memory.core.authors import authors, on_team_store, others, require_mine
+from mahavishnu.memory.core.backends.base import META_EMBEDDER as META_EMBEDDER  # (the store's embedder)
 from mahavishnu.memory.core.backends.base import (
     UPDATABLE,
     Backend,
@@ -99,7 +100,6 @@ if TYPE_CHECKING:
     from mahavishnu.config import MemorySettings, Settings
     from mahavishnu.memory.core.embedders.base import Embedder
 
-META_EMBEDDER = "embedder"
 META_DIMENSION = "dimension"
 META_REEMBED = "reembed_target"
 #: ``META_ABOUT + project``: what the project is (``MemoryStore.describe_project``).

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
+from mahavishnu.errors import EmbedderMismatchError
 from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, MigrationState, SearchMode, Vector
 from mahavishnu.memory.core.search import (
     EVIDENCE_DEPTH,
@@ -78,6 +79,24 @@ class SearchRequest:
     def query_vector(self) -> Vector:
         """The query's vector, waiting for it if it is still being embedded."""
         return _need(None if self.vector is None else resolved(self.vector))
+
+
+#: The ``meta`` key naming the embedder (its identity) whose vector space the store holds.
+META_EMBEDDER = "embedder"
+
+
+def foreign_vectors(location: str, recorded: str | None, model: str) -> EmbedderMismatchError | None:
+    """The error for vectors of ``model`` written to a store that holds ``recorded``'s (a process
+    that opened it before a ``memory reembed`` elsewhere moved it), else None: a backend refuses
+    them in the transaction that would write them."""
+    if not model or recorded is None or recorded == model:
+        return None
+    return EmbedderMismatchError(
+        f"the memory store {location} now holds vectors of {recorded} (`memory reembed` moved it "
+        f"since this process opened it): vectors of {model} were not written",
+        hint=f"Open the store again (run the command again; restart a server that keeps it open) "
+        f"so it embeds with {recorded}.",
+    )
 
 
 class Unstaged(NamedTuple):

@@ -784,6 +784,7 @@ class PostgresBackend(SqlBackend):
                     continue
                 self._insert_or_merge_one(conn, sql, draft, vector, model, now, merge, (client_id,))
                 out.append(True)
+            self._check_model(conn, model)
             return out
 
         return self._write(work)

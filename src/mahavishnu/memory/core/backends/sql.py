@@ -21,7 +21,14 @@ import numpy as np
 from mahavishnu.errors import InvalidInputError, MigrationError, StoreError
 from mahavishnu.masking import mask_url
 from mahavishnu.memory.core.backends import records
-from mahavishnu.memory.core.backends.base import INGESTION_COLUMNS, Backend, ImportCounts, Unstaged
+from mahavishnu.memory.core.backends.base import (
+    INGESTION_COLUMNS,
+    META_EMBEDDER,
+    Backend,
+    ImportCounts,
+    Unstaged,
+    foreign_vectors,
+)
 from mahavishnu.memory.core.backends.records import RecordTable
 from mahavishnu.memory.core.migrations import Migrations
 from mahavishnu.memory.core.models import (
@@ -369,6 +376,18 @@ class SqlBackend(Backend):
             f"VALUES ({self.dialect.marks(len(columns))}) ON CONFLICT DO NOTHING RETURNING {SELECT_COLUMNS}"
         )
 
+    def _check_model(self, conn: Conn, model: str) -> None:
+        """Refuse (rolling the transaction back) vectors of another model than the store's. Asked
+        after the transaction's writes: on PostgreSQL they hold a lock a reembed's swap waits for,
+        so a swap is either seen here or comes after, and then embeds these rows itself."""
+        if not model:  # no vector written
+            return
+        row = conn.execute(
+            f"SELECT value FROM meta WHERE key = {self.dialect.mark}", (META_EMBEDDER,)
+        ).fetchone()
+        if row is not None and (refused := foreign_vectors(self.location, str(row[0]), model)):
+            raise refused
+
     def _insert(
         self, conn: Conn, drafts: Sequence[MemoryDraft], vectors: Vector, model: str, now: datetime
     ) -> list[Memory]:
@@ -382,6 +401,8 @@ class SqlBackend(Backend):
             if memory is None:
                 raise InvalidInputError(f"could not insert or find memory {draft.content_hash[:12]}")
             out.append(memory)
+        if drafts:
+            self._check_model(conn, model)
         return out
 
     def insert_or_merge(
@@ -404,10 +425,12 @@ class SqlBackend(Backend):
         sql = self._insert_sql()
 
         def work(conn: Conn) -> list[tuple[Memory | None, bool]]:
-            return [
+            done = [
                 self._insert_or_merge_one(conn, sql, draft, vector, model, now, merge)
                 for draft, vector in zip(drafts, vectors, strict=True)
             ]
+            self._check_model(conn, model)
+            return done
 
         return self._write(work)
 
@@ -470,8 +493,15 @@ class SqlBackend(Backend):
         values = dict(changes, updated_at=now)
         if vector is not None:
             values.update(embedding=vector, embedding_model=model, embedding_dim=len(vector))
+
+        def work(conn: Conn) -> Memory | None:
+            updated = self._update_row(conn, memory_id, values)
+            if vector is not None:
+                self._check_model(conn, model)
+            return updated
+
         try:
-            return self._write(lambda conn: self._update_row(conn, memory_id, values))
+            return self._write(work)
         except (StoreError, *self._errors()) as exc:  # type: ignore[misc]
             cause = self._conflict(exc)
             if cause is None:
