@@ -674,6 +674,36 @@ def test_backing_follows_the_memory_settings_without_a_restart(tmp_path: Path) -
     backing.close()
 
 
+def test_backing_follows_a_reembed_in_another_process() -> None:
+    """The server kept the store it opened first: after a `memory reembed` elsewhere it searched
+    with the old model and stored vectors of the old space. Now it opens the store anew, as the
+    memory daemon does (``superseded``)."""
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.core.store import MemoryStore
+
+    model = ["hashing-v1"]  # the embedder the store records (``MemoryStore.open`` follows it)
+    backing = mcp_server.Backing(
+        store=lambda: MemoryStore.open(load_settings(), embedder=FakeEmbedder(model=model[0]))
+    )
+    (stored,) = run(backing, [("store_memory", {"content": "Use WAL mode for sqlite", "type": "decision"})])
+    first = backing.store()
+    assert data(stored)["embedding_model"] == "fake/hashing-v1" and backing.store() is first
+    with MemoryStore.open(load_settings(), embedder=FakeEmbedder()) as elsewhere:
+        elsewhere.reembed(FakeEmbedder(model="v2"))
+    model[0] = "v2"
+    stored, hits = run(
+        backing,
+        [
+            ("store_memory", {"content": "Ledger storage is PostgreSQL 15", "type": "decision"}),
+            ("search_memory", {"query": "sqlite WAL", "mode": "vector"}),
+        ],
+    )
+    assert data(stored)["embedding_model"] == "fake/v2"
+    assert data(hits)[0]["memory"]["content"] == "Use WAL mode for sqlite"
+    assert backing.store() is not first and backing.store().embedder.identity == "fake/v2"
+    backing.close()
+
+
 def test_the_servers_instructions_name_every_tool() -> None:
     """An agent reads the server's instructions to learn what it offers: update_memory and
     describe_project were left out of them (and of this module's docstring)."""

@@ -350,12 +350,16 @@ class Backing:
     def store(self) -> MemoryStore:
         """The store of the current ``memory`` settings: the same one while they stay the same; a
         change (another backend, path, DSN or embedder) opens the new one, so the server need not
-        restart when the settings file changes."""
+        restart when the settings file changes. So does a store moved to another embedder by a
+        ``memory reembed`` elsewhere, or whose file was replaced (``superseded``): it would search
+        with the old model, and its writes are refused."""
+        from mahavishnu.memory.core.store import superseded
+
         settings = None if self._store_factory is not None else self.settings()
         wanted = None if settings is None else settings.memory.model_dump(mode="json")
         old = None
         with self._lock:
-            if self._store is not None and self._store_settings != wanted:
+            if self._store is not None and (self._store_settings != wanted or superseded(self._store)):
                 old, self._store = self._store, None
             if self._store is None:
                 if settings is None:
@@ -370,7 +374,7 @@ class Backing:
                 with suppress(MahavishnuError):
                     self._store.embedder  # noqa: B018
             store = self._store
-        if old is not None:
+        if old is not None and old is not store:  # (a factory may hand the same one back)
             old.close()
         return store
 

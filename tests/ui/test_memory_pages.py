@@ -45,3 +45,23 @@ def test_every_memory_is_on_one_page_newest_first(
     newer = re.search(r'id="newer" href="([^"]+)"', second)
     assert newer is not None and "page=" not in newer.group(1) and "project=ci" in newer.group(1)
     assert "no older memories" in client.get("/memory?project=ci&page=9").text
+
+
+def test_the_dashboard_follows_a_reembed_in_another_process() -> None:
+    """The dashboard kept the store it opened first: after a `memory reembed` elsewhere its
+    searches embedded the query with the old model. Now it opens the store anew (``superseded``)."""
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.ui.memories import Library
+
+    model = ["hashing-v1"]  # the embedder the store records (``MemoryStore.open`` follows it)
+    library = Library(lambda: MemoryStore.open(embedder=FakeEmbedder(model=model[0])))
+    with library.store() as first:
+        first.store("Use WAL mode for sqlite", "decision")
+    with MemoryStore.open(embedder=FakeEmbedder()) as elsewhere:
+        elsewhere.reembed(FakeEmbedder(model="v2"))
+    model[0] = "v2"
+    with library.store() as store:
+        assert store is not first and store.embedder.identity == "fake/v2"
+        assert store.search("sqlite WAL", mode="vector")[0].memory.content == "Use WAL mode for sqlite"
+        assert store.store("Ledger storage is PostgreSQL 15", "decision").embedding_model == "fake/v2"
+    library.close()

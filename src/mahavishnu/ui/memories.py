@@ -33,7 +33,7 @@ from mahavishnu.memory.core.authors import authors, others
 from mahavishnu.memory.core.elsewhere import SCOPES, outside_scope, sentence
 from mahavishnu.memory.core.models import INGEST_SOURCE, MEMORY_TYPES, SEARCH_MODES, questions_of
 from mahavishnu.memory.core.provenance import PROVENANCES, QUARANTINED, held_back, provenance_of
-from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER, project_descriptions
+from mahavishnu.memory.core.store import META_DIMENSION, META_EMBEDDER, project_descriptions, superseded
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.models import Memory
@@ -50,7 +50,8 @@ _UNDO_ID = re.compile(r"[0-9a-f]{16}")
 
 class Library:
     """One store for the dashboard's lifetime (the embedder stays warm), used by one request at a
-    time."""
+    time; opened anew once a ``memory reembed`` elsewhere moved it to another embedder, or its file
+    was replaced (``superseded``)."""
 
     def __init__(self, open_store: Callable[[], MemoryStore]) -> None:
         self._open = open_store
@@ -61,6 +62,9 @@ class Library:
     @contextlib.contextmanager
     def store(self) -> Iterator[MemoryStore]:
         with self._lock:
+            if self._store is not None and superseded(self._store):
+                stale, self._store = self._store, None
+                stale.close()
             if self._store is None:
                 self._store = self._open()
             yield self._store

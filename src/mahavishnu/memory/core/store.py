@@ -1541,6 +1541,18 @@ def default_store_path() -> Path:
     return data_dir() / "memory.db"
 
 
+def superseded(store: MemoryStore) -> bool:
+    """Whether a store a long-lived process keeps open (the daemon's, the MCP server's, the
+    dashboard's) is no longer the one its settings name, so it must be opened anew: moved to
+    another embedder by a reembed elsewhere (its queries and the vectors it holds are of the old
+    space), or its file replaced (a copy moved in by hand or by a file sync: what it reads and
+    writes is a file no one else sees any more)."""
+    from mahavishnu.memory.core.backends.sqlite import SqliteBackend
+
+    replaced = isinstance(store.backend, SqliteBackend) and store.backend.replaced()
+    return replaced or store.embedder_moved()
+
+
 def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
     """The configured backend, migrated unless told otherwise (``db status`` looks first).
     A backend module ``backends/<name>.py`` other than sqlite exposes

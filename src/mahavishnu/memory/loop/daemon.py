@@ -454,12 +454,12 @@ class Daemon:
             return settings
 
     def store_for(self, settings: Settings) -> MemoryStore:
-        from mahavishnu.memory.core.store import MemoryStore
+        from mahavishnu.memory.core.store import MemoryStore, superseded
 
         name = _store_key(settings)
         with self.lock:
             store = self.stores.get(name)
-            if store is not None and _stale(store):
+            if store is not None and superseded(store):
                 self._drop(name)
                 store = None
             if store is None:
@@ -476,12 +476,12 @@ class Daemon:
     def writer_for(self, settings: Settings) -> MemoryStore:
         """The capture thread's store for ``settings``: the reader's embedder, and its own SQLite
         connection; on PostgreSQL the reader's backend, so that both share one bounded pool."""
-        from mahavishnu.memory.core.store import MemoryStore
+        from mahavishnu.memory.core.store import MemoryStore, superseded
 
         name = _store_key(settings)
         with self.lock:
             store = self.writers.get(name)
-            if store is not None and _stale(store):  # (the reader too: both go)
+            if store is not None and superseded(store):  # (the reader too: both go)
                 self._drop(name)
                 store = None
             if store is None:
@@ -521,22 +521,6 @@ class Daemon:
     def outdated(self) -> bool:
         """The installed code changed under the running daemon (an upgrade): time to go."""
         return _code_stamp() != self.code
-
-
-def _stale(store: MemoryStore) -> bool:
-    """Whether a store kept open is no longer the one its settings name: moved to another embedder
-    by a reembed elsewhere (its queries and the vectors it holds are of the old space), or its file
-    replaced."""
-    return _file_replaced(store) or store.embedder_moved()
-
-
-def _file_replaced(store: MemoryStore) -> bool:
-    """Whether an embedded store's file was removed or another renamed into its place (a copy
-    moved in by hand or by a file sync): searches would read, and captures go into, the file the
-    daemon opened, which no one else sees any more."""
-    from mahavishnu.memory.core.backends.sqlite import SqliteBackend
-
-    return isinstance(store.backend, SqliteBackend) and store.backend.replaced()
 
 
 def _store_key(settings: Settings) -> str:
