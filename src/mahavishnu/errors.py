@@ -40,6 +40,7 @@ parse — into one.
 from __future__ import annotations
 
 import errno
+import os
 
 
 class MahavishnuError(Exception):
@@ -63,6 +64,23 @@ class ConfigError(MahavishnuError):
 
 class InvalidInputError(MahavishnuError):
     exit_code = 2
+
+
+def wrong_type(function: str, takes: str, value: object, hint: str | None = None) -> InvalidInputError:
+    """``function`` of the public API given ``value`` where it takes ``takes``: said so, not the
+    AttributeError or TypeError the value would raise deep inside (``'int' object has no attribute ...``)."""
+    return InvalidInputError(f"{function} takes {takes}, not {type(value).__name__}", hint)
+
+
+def given_path(function: str, value: object) -> str | os.PathLike[str]:
+    """The path a caller of ``function`` gave (a ``Path`` or its text), refused when it is not one
+    (``Path(5)`` said "expected str, bytes or os.PathLike object") or is empty (``Path("")`` is
+    the working directory)."""
+    if not isinstance(value, str | os.PathLike):
+        raise wrong_type(function, "a path", value)
+    if value == "":
+        raise InvalidInputError(f"{function} takes a path, not an empty text", hint="Name a file or folder.")
+    return value
 
 
 class NotFoundError(MahavishnuError):

@@ -52,7 +52,7 @@ from mahavishnu import paths
 from mahavishnu.environments import memory_hooks_opencode as opencode_plugin
 from mahavishnu.environments import memory_hooks_pi
 from mahavishnu.environments.assistants.base import FileEdit, hook_process_command
-from mahavishnu.errors import InvalidConfigFileError, InvalidInputError
+from mahavishnu.errors import InvalidConfigFileError, InvalidInputError, wrong_type
 from mahavishnu.files import safe_write, transaction
 from mahavishnu.files.json_document import JsonDocument
 from mahavishnu.files.json_values import as_array, as_object, member
@@ -154,6 +154,18 @@ def check_tools(tool: str) -> list[Tool]:
     return list(dict.fromkeys(names))  # type: ignore[arg-type]  # checked above
 
 
+def _given_tools(function: str, tools: Sequence[Tool]) -> Sequence[Tool]:
+    """The assistants a caller of the public API named: a list of names (a name alone, a comma-separated
+    list or ``all``, as ``check_tools`` reads them, too: "claude" is not the list "c", "l" ...)."""
+    if isinstance(tools, str):
+        return check_tools(tools)
+    if not isinstance(tools, Sequence) or not all(isinstance(tool, str) for tool in tools):
+        raise wrong_type(function, "a list of assistants", tools, hint=f"e.g. {list(TOOLS[:2])}.")
+    if unknown := [tool for tool in tools if tool not in TOOLS]:  # (a KeyError)
+        raise InvalidInputError(f"unknown assistant {unknown[0]!r}", hint=f"Use some of: {', '.join(TOOLS)}.")
+    return tools
+
+
 def hook_command(tool: Tool, role: Role) -> str:
     """The command line of one of our hooks (this Mahavishnu's interpreter and package, by absolute
     path, started without ``site``: ``hook_process_command``)."""
@@ -170,6 +182,7 @@ def is_ours(command: object) -> bool:
 def install(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     """Write our hooks into every assistant's file(s) as one transaction (idempotent). A hook of
     ours the user customised stays as it is (``customised`` lists them)."""
+    tools = _given_tools("install_memory_hooks", tools)
     edits = [edit for tool in tools for edit in _edits(tool, install=True)]
     if dry_run:
         return [safe_write.plan(edit.path, edit.transform) for edit in edits]
@@ -186,6 +199,7 @@ def install(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
 def remove(tools: Sequence[Tool], *, dry_run: bool = False) -> list[Change]:
     """Take our hooks (and Codex's trust entries for them) out, leaving every other hook; a file
     install created and that holds nothing else now is deleted."""
+    tools = _given_tools("remove_memory_hooks", tools)
     edits = [edit for tool in tools for edit in _edits(tool, install=False)]
     if dry_run:
         planned = [safe_write.plan(edit.path, edit.transform) for edit in edits]
@@ -708,6 +722,8 @@ def _stale_trust(
 def hooks_status(tool: str) -> list[ToolHooks]:
     """Whether each assistant (``tool`` or ``all``) has our hooks installed, and trusted (Codex), and
     whether a setting of its own runs none of them (``switched_off``)."""
+    if not isinstance(tool, str):
+        raise wrong_type("hooks_status", "an assistant's name (or all)", tool)
     found = [_status(name) for name in check_tools(tool)]
     return [replace(t, switched_off=switched_off(t.tool)) if t.ok else t for t in found]
 

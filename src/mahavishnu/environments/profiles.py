@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from mahavishnu.clean_text import printable
 from mahavishnu.config import Endpoint, ProfileSettings, Settings
-from mahavishnu.errors import ConfigError, ProtocolMismatchError, UnknownProfileError
+from mahavishnu.errors import ConfigError, ProtocolMismatchError, UnknownProfileError, wrong_type
 from mahavishnu.files.json_values import merged
 from mahavishnu.wording import a
 
@@ -113,6 +113,15 @@ def builtin_variables() -> dict[str, frozenset[str]]:
     return {variable: frozenset(names) for variable, names in found.items()}
 
 
+def check_arguments(function: str, settings: object, name: object = "") -> None:
+    """A caller of the public API gave ``settings`` and a profile's ``name`` of the types it takes,
+    or hears which it gave ("'str' object has no attribute 'profiles'" said neither)."""
+    if not isinstance(settings, Settings):
+        raise wrong_type(function, "settings", settings, hint="Pass mahavishnu.load_settings().")
+    if not isinstance(name, str):
+        raise wrong_type(function, "a profile's name", name, hint="`mahavishnu ai list-llms` lists them.")
+
+
 def all_profiles(settings: Settings) -> dict[str, Profile]:
     """Every valid profile by canonical name: built-ins, overridden field by field by the user's
     settings. A profile that is invalid (a base URL that is no http(s) URL, a bad name) is left out:
@@ -123,6 +132,7 @@ def all_profiles(settings: Settings) -> dict[str, Profile]:
     the user's entries, the catalogue and this code, instead of building pydantic's validators
     (~30 ms); once those exist in this process, validating again is the cheaper way.
     """
+    check_arguments("all_profiles", settings)
     return _checked_profiles(settings)[0]
 
 
@@ -272,6 +282,7 @@ def _is_http_url(url: str) -> bool:
 
 def resolve(name: str, settings: Settings) -> Profile:
     """A profile by name or alias, case-insensitively; an invalid one's error for its name."""
+    check_arguments("resolve", settings, name)
     profiles, invalid = _checked_profiles(settings)
     wanted = name.strip().lower()
     for profile in profiles.values():

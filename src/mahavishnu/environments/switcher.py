@@ -27,7 +27,7 @@ from mahavishnu.environments.assistants.base import (
     SwitchPlan,
     refuse_user_file_as_project,
 )
-from mahavishnu.environments.profiles import Profile, resolve
+from mahavishnu.environments.profiles import Profile, check_arguments, resolve
 from mahavishnu.errors import (
     ConfigFileError,
     InvalidConfigFileError,
@@ -214,6 +214,7 @@ def switch_llm(
     with Codex, write ``$CODEX_HOME/<codex_profile>.config.toml`` (used by ``codex --profile NAME``)
     instead of config.toml. A stock profile (``claude``, ``codex``, ``stock``…) removes what every
     profile owns, so the assistant falls back to its own login."""
+    check_arguments("switch_llm", settings, name)
     with telemetry.measure("switch", assistant=tool or "auto", dry_run=dry_run) as measured:
         result = _switch_llm(name, settings, tool, scope, dry_run, inline_secret, codex_profile)
         measured.set(profile=result.profile, outcome="partial" if result.partial else "ok")  # (resolved)
@@ -822,6 +823,7 @@ def _accept_anything(text: str) -> None:
 
 
 def current(settings: Settings, tool: str | None = None) -> list[CurrentProvider]:
+    check_arguments("current", settings)
     tools = [tool] if tool and tool != ALL else list(ASSISTANTS)
     return [entry for name in tools for entry in assistant(name).current(settings)]
 

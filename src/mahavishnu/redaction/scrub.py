@@ -61,6 +61,7 @@ from functools import cache
 from typing import Any
 
 from mahavishnu.clean_text import INVISIBLE
+from mahavishnu.errors import wrong_type
 from mahavishnu.redaction.held import held_values
 from mahavishnu.redaction.shapes import URL_PASSWORD, is_secret_name
 
@@ -295,6 +296,8 @@ def find_secrets(text: str) -> list[Finding]:
     the whole of it. A short text found clean is not read again while the held values are the
     same: a newly held secret makes every text be read anew."""
     global _clean, _clean_held
+    if not isinstance(text, str):
+        raise wrong_type("find_secrets", "text", text)
     held = held_values()
     if held is not _clean_held:  # (another thread may swap it too: then a text is read twice)
         _clean, _clean_held = {}, held
@@ -534,6 +537,8 @@ _RULE_KEYWORDS = tuple(enumerate(rule.keywords for rule in RULES))
 
 def scrub(text: str) -> str:
     """``text`` with every secret replaced by ``[REDACTED:<kind>]``; unchanged when there is none."""
+    if not isinstance(text, str):
+        raise wrong_type("scrub", "text", text)
     findings = find_secrets(text)
     if not findings:
         return text

@@ -432,6 +432,15 @@ def _name_problem(name: str, *, slash: bool) -> str:
     return ""
 
 
+def check_list(what: str, value: object) -> list[Any]:
+    """A list a caller gave (``what``: "projects must be a list of names"): not a text, which
+    would be read letter by letter (projects="api": projects "a", "p" and "i"), nor a number
+    ("'int' object is not iterable")."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidInputError(f"{what}, not {type(value).__name__}")
+    return list(value)
+
+
 def check_tags(tags: object) -> tuple[str, ...]:
     if isinstance(tags, str) or not isinstance(tags, Iterable):
         raise InvalidInputError(f"tags must be a list of strings, got {tags!r}")

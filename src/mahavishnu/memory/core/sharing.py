@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mahavishnu.clean_text import shell_word
-from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.errors import InvalidInputError, NotFoundError, wrong_type
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.backends.base import Backed
 from mahavishnu.memory.core.backends.records import GROUP_MEMBERS, GROUPS, SHARES
@@ -20,6 +20,7 @@ from mahavishnu.memory.core.models import (
     MAX_DESCRIPTION_CHARS,
     Memory,
     check_label,
+    check_list,
     check_name,
     format_time,
     utcnow,
@@ -74,6 +75,8 @@ def create_group(
 ) -> Group:
     label = _group_name(name)
     check_name("group", label)  # a new name only: groups named before stay reachable
+    if description is not None and not isinstance(description, str):
+        raise wrong_type("create_group", "a description (text or None)", description)
     if description is not None and len(description) > MAX_DESCRIPTION_CHARS:
         raise InvalidInputError(
             f"the group's description is {len(description):,} characters, over {MAX_DESCRIPTION_CHARS:,}",
@@ -158,7 +161,7 @@ def _group_name(name: object) -> str:
 
 
 def _projects(projects: Sequence[str]) -> list[str]:
-    out = [check_label("project", p) or "" for p in projects]
+    out = [check_label("project", p) or "" for p in check_list("projects must be a list of names", projects)]
     if not out:
         raise InvalidInputError("name at least one project")
     return [p.strip() for p in out]

@@ -40,6 +40,8 @@ from mahavishnu.errors import (
     StoreDamagedError,
     StoreError,
     from_unexpected,
+    given_path,
+    wrong_type,
 )
 from mahavishnu.memory.core import outbox, provenance, transfer
 from mahavishnu.memory.core.authors import authors, on_team_store, others, require_mine
@@ -359,6 +361,8 @@ class MemoryStore:
         memories queued earlier are delivered first once it answers again."""
         limit = self.settings.max_content_chars
         _check_batch_size(batch_size)  # (0: a ValueError from range(), "64": a TypeError)
+        if not isinstance(items, Iterable) or isinstance(items, str | Mapping):  # (5: "not iterable")
+            raise wrong_type("store_many", "a list of memories", items, hint='e.g. [{"content": "..."}].')
         with telemetry.measure("memory.store", backend=self.backend.name) as measured:
             drafts = [
                 scrub_draft(_insight_checked(MemoryDraft.coerce(item))).checked(limit) for item in items
@@ -588,6 +592,8 @@ class MemoryStore:
         """``update`` with what ``wanted`` (``models.EDITABLE``) changes of the memory
         (``models.edit_changes``): the memory after, and the fields that changed (``questions`` for
         the metadata key); nothing is written when none did."""
+        if not isinstance(wanted, Mapping):  # (None: "'NoneType' object is not iterable")
+            raise wrong_type("edit", "the fields to change", wanted, hint='e.g. {"tags": ["db"]}.')
         current = self.get(memory_id)
         changes = edit_changes(current, wanted)
         memory = self.update(memory_id, **changes) if changes else current
@@ -605,6 +611,8 @@ class MemoryStore:
         every memory is embedded again (``reembed``: row-level security lets no other statement
         rewrite the members' private rows)."""
         project = project_name(project)
+        if description is not None and not isinstance(description, str):
+            raise wrong_type("describe_project", "a description (text, or None to forget it)", description)
         text = None if description is None else checked_about(description)
         if self.backend.get_meta(META_ABOUT + project) == text:
             return 0
@@ -615,7 +623,7 @@ class MemoryStore:
 
     def project_description(self, project: str) -> str | None:
         """What ``project`` is, as ``describe_project`` stored it; None when it is not described."""
-        return self.backend.get_meta(META_ABOUT + scrub(project))
+        return self.backend.get_meta(META_ABOUT + project_name(project))
 
     def _embed_project(self, project: str, progress: Progress | None, batch: int = 64) -> int:
         """Embed every memory of ``project`` whose vector reads its description again."""
@@ -794,6 +802,8 @@ class MemoryStore:
             raise InvalidInputError(
                 f"min_score must be a number, not {min_score!r}", hint="Scores are 0 to 1."
             )  # ("0.5": a TypeError from isfinite())
+        if fusion is not None and not isinstance(fusion, Fusion):  # ("'int' object has no attribute 'depth'")
+            raise wrong_type("search", "a Fusion (or None: the configured one)", fusion)
         checked_mode = check_mode(mode)
         with telemetry.measure("memory.search", mode=checked_mode) as measured:
             request = SearchRequest(
@@ -1079,6 +1089,9 @@ class MemoryStore:
         limit: int = 1_000,
     ) -> list[dict[str, Any]]:
         """Recorded measurements, newest first, optionally of one component/type and since a time."""
+        for name, value in (("component", component), ("metric_type", metric_type)):
+            if value is not None and not isinstance(value, str):  # (sqlite3: "Error binding parameter")
+                raise wrong_type("performance_metrics", f"a {name} (text or None)", value)
         after = format_time(parse_time(since)) if since is not None else None
         return self.backend.metrics(component, metric_type, after, _checked_limit(limit))
 
@@ -1089,7 +1102,7 @@ class MemoryStore:
         runs) as JSONL; returns the counts. On a team store, a member's file leaves out the
         memories teammates shared with them, and the rows pointing at those (``theirs`` counts
         them): a file has no author, and a store importing it would make the importer theirs."""
-        target = _export_target(Path(path), self.backend.location)
+        target = _export_target(Path(given_path("export", path)), self.backend.location)
         header = transfer.Header(self.backend.get_meta(META_EMBEDDER), self.backend.get_meta(META_DIMENSION))
         theirs: set[int] = set()
         counts = transfer.write(
@@ -1124,7 +1137,7 @@ class MemoryStore:
         describe (not on a team's store: its owner describes); a memory whose vector was made
         with another description of its project than the one this store reads it with is embedded
         again."""
-        contents = transfer.read(Path(path))
+        contents = transfer.read(Path(given_path("import_", path)))
         header = contents.header
         stored = self.backend.get_meta(META_EMBEDDER)
         if header.embedder is not None and header.embedder != stored:
@@ -1247,6 +1260,13 @@ class MemoryStore:
         """Move the store to ``embedder``'s vector space in place. New vectors are staged batch by
         batch (each batch committed, so a killed run resumes where it stopped) and swapped in with
         one transaction at the end; until then searches keep using the old, complete space."""
+        from mahavishnu.memory.core.embedders.base import Embedder
+
+        if not isinstance(embedder, Embedder):
+            raise wrong_type(
+                "reembed", "an embedder", embedder, hint="Make one with mahavishnu.get_embedder(settings)."
+            )
+        _check_batch_size(batch_size)
         self.backend.may_reembed()
         with self.backend.reembed_lock():  # one at a time: else each stages into the other's batch
             return self._reembed(embedder, batch_size, progress)

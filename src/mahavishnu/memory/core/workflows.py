@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -166,7 +166,11 @@ def _required(labels: dict[str, str | None]) -> dict[str, str]:
 
 
 def _check_repos(repos: Sequence[str]) -> None:
-    if isinstance(repos, str) or not all(isinstance(r, str) and r.strip() for r in repos):
+    if (
+        isinstance(repos, str)
+        or not isinstance(repos, Iterable)  # (5: "'int' object is not iterable")
+        or not all(isinstance(r, str) and r.strip() for r in repos)
+    ):
         raise InvalidInputError(f"repos must be a list of repository names, got {repos!r}")
 
 

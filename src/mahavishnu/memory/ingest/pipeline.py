@@ -57,7 +57,7 @@ import numpy as np
 
 from mahavishnu import paths, telemetry
 from mahavishnu.clean_text import without_escapes
-from mahavishnu.errors import InvalidInputError, StoreError
+from mahavishnu.errors import InvalidInputError, StoreError, given_path, wrong_type
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.embedders.base import normalise
 from mahavishnu.memory.core.models import (
@@ -66,6 +66,7 @@ from mahavishnu.memory.core.models import (
     Memory,
     MemoryDraft,
     check_label,
+    check_list,
     check_name,
     format_time,
     scrub_draft,
@@ -254,10 +255,14 @@ def _ingest(
     settings: IngestSettings | None,
     progress: ProgressFn | None,
 ) -> IngestReport:
-    if settings is None:
-        from mahavishnu.config import load_settings
+    from mahavishnu.config import IngestSettings, load_settings
 
+    if settings is None:
         settings = load_settings().ingest
+    elif not isinstance(settings, IngestSettings):  # ("'int' object has no attribute ...")
+        raise wrong_type("ingest_repository", "IngestSettings (or None)", settings)
+    include = check_list("include must be a list of glob patterns", include)
+    exclude = check_list("exclude must be a list of glob patterns", exclude)
     root = checked_root(path)
     backend = store.backend
     repo_id = _repo_id(backend, root, repo_id)
@@ -297,7 +302,7 @@ def _ingest(
 
 
 def checked_root(path: Path | str) -> Path:
-    root = Path(path).expanduser()
+    root = Path(given_path("ingest_repository", path)).expanduser()
     if not root.exists():
         raise InvalidInputError(f"{root} does not exist", hint="Pass the path of a repository directory.")
     if not root.is_dir():

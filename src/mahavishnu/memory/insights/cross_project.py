@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mahavishnu.errors import InvalidInputError, NotFoundError
+from mahavishnu.errors import InvalidInputError, NotFoundError, wrong_type
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.authors import Author, authors
 from mahavishnu.memory.core.models import (
@@ -26,6 +26,7 @@ from mahavishnu.memory.core.models import (
     Memory,
     MemoryDraft,
     check_label,
+    check_list,
     check_name,
     parse_time,
 )
@@ -151,6 +152,8 @@ def store_insight(
     source: str = "manual",
 ) -> Memory:
     """Store one insight given as text (not a ★ Insight block: its content)."""
+    if not isinstance(content, str):  # (5: "'int' object has no attribute 'replace'")
+        raise wrong_type("store_insight", "the insight's text", content)
     return store_insights(store, [content], project=project, tags=tags, source=source)[0]
 
 
@@ -187,7 +190,10 @@ def share_insight(
 ) -> ShareResult:
     """Share an insight (an insight memory's id, or new insight text from ``project``) with
     projects and/or every project of a group."""
-    targets = {check_name("project", check_label("project", p)) or "": DIRECT for p in projects}
+    if isinstance(insight, bool) or not isinstance(insight, int | str):  # (None: no attribute 'replace')
+        raise wrong_type("share_insight", "an insight's id or a new insight's text", insight)
+    names = check_list("projects must be a list of names", projects)
+    targets = {check_name("project", check_label("project", p)) or "": DIRECT for p in names}
     if group is not None:
         targets.update(dict.fromkeys(get_group(store, group).projects, f"group:{group}"))
     if not targets:

@@ -35,6 +35,8 @@ from mahavishnu.errors import (
     NotFoundError,
     QueuedOfflineError,
     ServerUnreachableError,
+    given_path,
+    wrong_type,
 )
 from mahavishnu.json_types import JSONReadable
 from mahavishnu.memory.core.outbox import Outbox
@@ -106,8 +108,18 @@ def import_session(
     store: MemoryStore, tool: Tool, path: Path | str, *, project: str | None = None
 ) -> TranscriptImport:
     """Store the new turns (and their insights and decisions) of one session file, all of it."""
-    with open_session(Path(path), what=SOURCES[tool].label) as session:
+    _check_tool("import_session", tool)
+    with open_session(Path(given_path("import_session", path)), what=SOURCES[tool].label) as session:
         return _import_pieces(store, tool, session, Mark.start(session), project=project, whole=True)
+
+
+def _check_tool(function: str, tool: object) -> None:
+    """A caller of the public API named an assistant whose sessions are read (not a KeyError)."""
+    hint = f"Use one of: {', '.join(SOURCES)}."
+    if not isinstance(tool, str):
+        raise wrong_type(function, "an assistant's name", tool, hint=hint)
+    if tool not in SOURCES:
+        raise InvalidInputError(f"unknown assistant {tool[:40]!r}", hint=hint)
 
 
 def store_transcript(
@@ -128,7 +140,8 @@ def import_history(
     """Import every session file of ``tool`` under ``root`` (default: where it keeps them), each
     from where its last capture stopped. A file that cannot be read is passed to ``on_error`` and
     skipped (raised when there is no ``on_error``): one damaged log must not stop a backfill."""
-    base = Path(root).expanduser() if root is not None else None
+    _check_tool("import_history", tool)
+    base = Path(given_path("import_history", root)).expanduser() if root is not None else None
     if tool == "opencode":  # a database, not session files
         from mahavishnu.memory.loop import opencode_sessions
 
@@ -152,6 +165,9 @@ def capture_hook(
     """Import the new part of the session a hook's JSON names (``transcript_path``, which must be
     one of the assistant's own session files: under ``within``, by default where it keeps them);
     its project comes from the hook's ``cwd`` when the session file does not say."""
+    _check_tool("capture_hook", tool)
+    if not isinstance(payload, Mapping):  # (a JSON text: "'str' object has no attribute 'get'")
+        raise wrong_type("capture_hook", "the hook's JSON object (parsed)", payload)
     if tool == "opencode":  # its session, by id, in its database
         from mahavishnu.memory.loop import opencode_sessions
 

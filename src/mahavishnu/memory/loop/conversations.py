@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mahavishnu.clean_text import clean_text, clipped
-from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError
+from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, given_path
 from mahavishnu.memory.core import provenance
 from mahavishnu.memory.core.backends.records import CONVERSATIONS, MAX_ROWS
 from mahavishnu.memory.core.models import (
@@ -336,7 +336,7 @@ def import_transcripts(
     when no file at all could be imported. A single file given directly that is bad is an error."""
     from mahavishnu.memory.loop.transcripts import find_transcripts
 
-    target = Path(path).expanduser()
+    target = Path(given_path("import_transcripts", path)).expanduser()
     if not target.exists() and _claude_sessions_folder(target):
         raise NotFoundError(f"no Claude Code sessions yet: {target} does not exist", hint=_NO_SESSIONS_YET)
     if not target.is_dir():

@@ -32,6 +32,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from mahavishnu.errors import wrong_type
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.authors import Author, authors
 from mahavishnu.memory.core.models import Memory
@@ -107,18 +108,19 @@ def search_everywhere(
 
     ``peer`` defaults to the one configured in ``settings`` (``session_buddy``); ``filters`` scope
     the local search, and their ``project`` the peer's hits (filtered here)."""
-    from mahavishnu.memory.core.models import check_query
+    from mahavishnu.memory.core.models import Filters, check_query
 
     query = check_query(query)  # cleaned and clipped: the peer is sent no more than the store reads
     peer = peer if peer is not None else _configured_peer(settings)
-    project = (filters or {}).get("project")  # applied to the peer's hits here: it ignores one
+    scope = Filters.coerce(filters)  # (a list: "'list' object has no attribute 'get'")
+    project = scope.project  # applied to the peer's hits here: it ignores one
     # Not a `with` block: leaving one would wait for a late peer, which then ends on its own deadline.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-buddy")
     try:
         started = time.perf_counter()
         clock = _PeerClock()
         asked = pool.submit(_ask, peer, query, limit, clock) if peer.configured else None
-        local = store.search(query, mode=mode, filters=filters, limit=limit)
+        local = store.search(query, mode=mode, filters=scope, limit=limit)
         local_ms = (time.perf_counter() - started) * 1000
         answer, peer_status = _peer_answer(asked, peer, clock)
     finally:
@@ -141,12 +143,13 @@ def search_everywhere(
 
 
 def _configured_peer(settings: Settings | None) -> SessionBuddy:
+    from mahavishnu.config import Settings, load_settings
     from mahavishnu.memory.peers.session_buddy import SessionBuddy
 
     if settings is None:
-        from mahavishnu.config import load_settings
-
         settings = load_settings()
+    elif not isinstance(settings, Settings):  # ("'int' object has no attribute 'url'")
+        raise wrong_type("search_everywhere", "settings (or None: the configured ones)", settings)
     return SessionBuddy.from_settings(settings)
 
 

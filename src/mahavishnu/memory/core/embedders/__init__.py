@@ -22,8 +22,8 @@ import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mahavishnu.config import MemorySettings
-from mahavishnu.errors import ConfigError
+from mahavishnu.config import MemorySettings, Settings
+from mahavishnu.errors import ConfigError, wrong_type
 from mahavishnu.memory.core.embedders.base import Embedder, Kind, Vectors, normalise
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
 from mahavishnu.memory.core.embedders.local import (
@@ -71,8 +71,15 @@ KNOWN_DIMENSIONS: dict[str, int] = {
 }
 
 
-def get_embedder(settings: MemorySettings) -> Embedder:
-    """The embedder ``settings`` name; nothing is loaded or contacted until it embeds."""
+def get_embedder(settings: MemorySettings | Settings) -> Embedder:
+    """The embedder ``settings`` name (the memory settings, or all of them, as ``MemoryStore.open``
+    takes); nothing is loaded or contacted until it embeds."""
+    if isinstance(settings, Settings):
+        settings = settings.memory
+    if not isinstance(settings, MemorySettings):  # (a name: "'str' object has no attribute 'embedder'")
+        raise wrong_type(
+            "get_embedder", "settings", settings, hint="Pass mahavishnu.load_settings() or a MemorySettings."
+        )
     if settings.embedder == "local":
         return LocalEmbedder(_local_runtime(settings.embedder_model))
     if settings.embedder == "fastembed":
