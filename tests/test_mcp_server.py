@@ -599,6 +599,23 @@ def test_missing_memory_resource_is_an_error(backing: mcp_server.Backing) -> Non
     assert "no memory #42" in str(error) and error.code == -32602
 
 
+@pytest.mark.parametrize("written", ["+1", "1_0", "\u0661", "9" * 5000])
+def test_a_memory_resource_id_is_plain_digits(backing: mcp_server.Backing, written: str) -> None:
+    """The id was read with int(): ``+1`` was memory #1, ``1_0`` memory #10, an Arabic-Indic ١ #1."""
+    from mcp import MCPError
+
+    async def go() -> MCPError:
+        async with Client(mcp_server.build_server(backing)) as client:
+            for n in range(10):
+                await client.call_tool("store_memory", {"content": f"memory number {n}"})
+            with pytest.raises(MCPError) as refused:
+                await client.read_resource(f"mahavishnu://memory/{written}")
+            return refused.value
+
+    error = anyio.run(go)
+    assert "not a memory id" in error.error.message and error.code == -32602
+
+
 # -- bearer token --------------------------------------------------------------------------------------
 
 

@@ -1002,10 +1002,11 @@ def _resources(server: MCPServer, backing: Backing) -> None:
     @server.resource("mahavishnu://memory/{memory_id}", mime_type="application/json")
     def memory_resource(memory_id: str) -> str:
         """One memory of the shared store, as JSON."""
-        try:
-            wanted = int(memory_id)
-        except ValueError:
-            raise ResourceNotFoundError(f"not a memory id: {memory_id!r}") from None  # (-32602: the caller's)
+        # plain ASCII digits (int() also reads "+1", "1_0" as #10, other scripts' digits), at
+        # most an int64's 19 (int() refuses a number of thousands of digits)
+        if not (memory_id.isascii() and memory_id.isdigit() and len(memory_id) <= 19):
+            raise ResourceNotFoundError(f"not a memory id: {memory_id!r}")  # (-32602: the caller's)
+        wanted = int(memory_id)
         from mahavishnu.errors import NotFoundError
         from mahavishnu.memory.core.authors import memory_dicts
 
