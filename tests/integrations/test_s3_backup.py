@@ -135,3 +135,20 @@ def test_a_backup_with_a_foreign_trigger_is_refused_from_s3_and_the_store_kept(
     assert "s3://team-backups/tampered.db holds what no Mahavishnu migration creates (trigger evil)" in said
     assert "the live store was not changed" in said
     assert memories() == ["the backup's memory", "the live store's memory"]
+
+
+def test_the_region_in_aws_region_alone_is_used(bucket: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 reads AWS_DEFAULT_REGION only: with AWS_REGION alone (as the AWS CLI and the other SDKs
+    read it, and as the error's hint says to set) requests were signed for us-east-1, which MinIO
+    set to a region, or a regional endpoint, refuses."""
+    from mahavishnu.integrations.s3 import backup
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    client: Any = backup._client()
+    assert client.meta.region_name == "eu-west-1"
+    remember("Use WAL mode for the store")
+    assert (
+        db("backup", "--to", "s3://team-backups/regional.db", "--json")["url"]
+        == "s3://team-backups/regional.db"
+    )

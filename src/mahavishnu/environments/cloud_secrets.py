@@ -27,7 +27,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from mahavishnu.errors import InvalidInputError, SecretStoreError
 from mahavishnu.wording import a
@@ -146,12 +146,22 @@ def _aws_client(service: str, kind: str) -> _AwsClient:
         raise _missing_extra(kind, "aws", "boto3") from None
     try:
         session = boto3.session.Session()
-        # boto3 alone ignores AWS_REGION, which the AWS CLI and the other AWS SDKs read
-        region = session.region_name or os.environ.get("AWS_REGION") or None
-        client: _AwsClient = session.client(service, region_name=region)
+        client: _AwsClient = session.client(service, region_name=aws_region(session))
     except Exception as exc:  # botocore's NoRegionError, a bad profile…: the message names settings only
         raise _aws_error(kind, "", exc) from None
     return client
+
+
+def aws_region(session: _Session) -> str | None:
+    """The region of a boto3 ``session``, else ``AWS_REGION``: boto3 alone ignores it (it reads
+    ``AWS_DEFAULT_REGION``, boto/boto3#3620), where the AWS CLI and the other AWS SDKs read it."""
+    return session.region_name or os.environ.get("AWS_REGION") or None
+
+
+class _Session(Protocol):
+    """What is read of a boto3 session."""
+
+    region_name: str | None
 
 
 class _AwsClient:

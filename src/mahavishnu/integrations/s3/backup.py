@@ -12,7 +12,8 @@ backup, checked, or ``pg_dump``) into a private temporary folder, then uploaded:
 
 Restore downloads (the newest backup under a prefix, or the key), checks the SHA-256 the store
 recorded, and restores the file as ``db restore FILE`` does. Credentials, region and endpoint come
-from boto3's own settings (``AWS_PROFILE``, ``AWS_ENDPOINT_URL`` for MinIO, R2, GCS…).
+from boto3's own settings (``AWS_PROFILE``, ``AWS_ENDPOINT_URL`` for MinIO, R2, GCS…), and the region
+from ``AWS_REGION`` when boto3 finds none (``cloud_secrets.aws_region``).
 """
 
 from __future__ import annotations
@@ -240,7 +241,10 @@ def _client() -> _S3:
 
         raise StoreError("backups to S3 need boto3", hint=install_extra("aws")) from None
     try:
-        client: _S3 = boto3.client("s3")
+        from mahavishnu.environments.cloud_secrets import aws_region
+
+        session = boto3.session.Session()
+        client: _S3 = session.client("s3", region_name=aws_region(session))
     except Exception as exc:
         raise StoreError(f"cannot use S3 ({type(exc).__name__})", hint=_HINT) from None
     return client
