@@ -200,6 +200,47 @@ def test_same_command_with_new_settings_is_updated_in_place():
     ]
 
 
+# The user's hooks laid out by hand: a compact group inside a multi-line event array.
+COMPACT = """{
+  "hooks": {
+    "PreToolUse": [
+      {"matcher": "Bash", "hooks": [{"type": "command", "command": "guard.sh", "timeout": 5}]},
+      {"matcher": "Edit", "hooks": [{"type": "command", "command": "fmt.sh"}]}
+    ]
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        cs.HookSpec("PreToolUse", matcher="Bash", command="audit.sh"),  # into the user's group
+        cs.HookSpec("PreToolUse", matcher="Write", command="audit.sh"),  # a group of its own
+    ],
+    ids=["their-group", "new-group"],
+)
+def test_adding_and_removing_a_hook_leaves_the_users_groups_as_they_wrote_them(spec: cs.HookSpec) -> None:
+    text, outcome = cs.add_hook(COMPACT, spec)
+    assert outcome.status == "added"
+    bash, edit = COMPACT.splitlines()[3:5]
+    assert edit in text and text.count("audit.sh") == 1 and json.loads(text)  # (valid JSON)
+    if spec.matcher == "Bash":  # added inside that group, which stays on its line
+        assert len(text.splitlines()) == len(COMPACT.splitlines())
+    else:  # after the user's groups, which keep their lines
+        assert bash in text and text.index(edit) < text.index("audit.sh")
+    back, _ = cs.remove_hook(text, cs.HookSelector(event="PreToolUse", command="audit.sh"))
+    assert back == COMPACT
+
+
+def test_a_hook_updated_in_a_compact_group_keeps_the_rest_of_it() -> None:
+    text, outcome = cs.add_hook(
+        COMPACT, cs.HookSpec("PreToolUse", matcher="Bash", command="guard.sh", timeout=9)
+    )
+    assert outcome.status == "updated"
+    assert text == COMPACT.replace('"timeout": 5', '"timeout": 9')
+
+
 def test_match_all_spellings_share_one_group():
     text, _ = cs.add_hook(None, cs.HookSpec("Notification", matcher="*", command="a"))
     text, _ = cs.add_hook(text, cs.HookSpec("Notification", command="b"))

@@ -422,7 +422,7 @@ def _edited_in_place(document: JsonDocument, event: str, before: JSONValue, afte
     them, stay byte for byte (the array written whole lost them). False where that is not the
     change (a group of the user's holding one of our handlers), or the document cannot: the caller
     then writes the array whole."""
-    from mahavishnu.environments.assistants.qwen import SettingsDocument
+    from mahavishnu.files.json_arrays import SettingsDocument
 
     if not isinstance(document, SettingsDocument) or not isinstance(before, list) or not before:
         return False
@@ -867,13 +867,13 @@ def _settings_file(tool: Tool) -> tuple[Path, Loader, Callable[[str], None]]:
 
 
 def _load_strict(text: str | None, source: Path) -> JsonDocument:
-    from mahavishnu.environments.assistants.qwen import SettingsDocument  # (edits arrays in place)
+    from mahavishnu.files.json_arrays import SettingsDocument  # (edits arrays in place)
 
     return SettingsDocument.parse(text or "", source=str(source), comments=False)
 
 
 def _load_jsonc(text: str | None, source: Path) -> JsonDocument:
-    from mahavishnu.environments.assistants.qwen import SettingsDocument
+    from mahavishnu.files.json_arrays import SettingsDocument
 
     return SettingsDocument.parse(text or "", source=str(source), comments=True)
 

@@ -6,7 +6,6 @@ keeps every other byte of the file.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from mahavishnu.environments.claude_settings.hook_schema import REQUIRED_FIELDS,
 from mahavishnu.environments.claude_settings.hook_spec import HookSpec, validate_hook
 from mahavishnu.environments.claude_settings.settings_file import array_at, load_document, object_at
 from mahavishnu.errors import InvalidInputError, NotFoundError
-from mahavishnu.files.json_values import as_array, as_text, member
+from mahavishnu.files.json_values import as_array, as_object, as_text, member
 from mahavishnu.json_types import JSONArray, JSONMapping, JSONObject, JSONValue
 from mahavishnu.wording import a
 
@@ -122,56 +121,53 @@ class HookAdded:
 
 def add_hook(text: str | None, spec: HookSpec, *, source: str = "<settings>") -> tuple[str, HookAdded]:
     """Add a handler: appended to the event's group with the same matcher (or a new group). The same
-    handler again is a no-op; the same command/url/prompt with other settings (timeout…) is updated."""
+    handler again is a no-op; the same command/url/prompt with other settings (timeout…) is updated.
+    Only that element of the file is written: a user's groups keep their bytes (one on one line stays
+    on it)."""
     spec = validate_hook(spec)
     doc = load_document(text, source)
     object_at(doc, ["hooks"], source)
-    groups = copy.deepcopy(array_at(doc, ["hooks", spec.event], source))
+    groups = array_at(doc, ["hooks", spec.event], source)
     handler = spec.handler()
-    group = _group_with_matcher(groups, spec.matcher)
-    if group is None:
+    at = _group_with_matcher(groups, spec.matcher)
+    if at is None:
         new_group: JSONObject = {"matcher": spec.matcher} if spec.matcher is not None else {}
         new_group["hooks"] = [handler]
-        groups.append(new_group)
-        result = HookAdded("added", spec.event, spec.matcher, handler)
-    else:
-        result = _add_to_group(group, spec.event, handler)
-        if result.status == "unchanged":
-            return doc.dumps(), result
-    doc.set(["hooks", spec.event], groups)
-    return doc.dumps(), result
+        doc.append_element(["hooks", spec.event], new_group)
+        return doc.dumps(), HookAdded("added", spec.event, spec.matcher, handler)
+    keys: list[str | int] = ["hooks", spec.event, at, "hooks"]
+    group = as_object(groups[at])  # (``_group_with_matcher`` chose an object holding an array)
+    handlers, matcher = as_array(group["hooks"]), as_text(group.get("matcher"))
+    same = next(
+        (i for i, h in enumerate(handlers) if isinstance(h, dict) and _identity(h) == _identity(handler)),
+        None,
+    )
+    if same is None and not handlers:  # (an empty group: written whole, it has no layout to keep)
+        doc.set(["hooks", spec.event], [*groups[:at], {**group, "hooks": [handler]}, *groups[at + 1 :]])
+        return doc.dumps(), HookAdded("added", spec.event, matcher, handler)
+    if same is None:
+        doc.append_element(keys, handler)
+        return doc.dumps(), HookAdded("added", spec.event, matcher, handler)
+    if handlers[same] == handler:
+        return doc.dumps(), HookAdded("unchanged", spec.event, matcher, handler)
+    doc.insert_element(keys, same, handler)  # (before the old one, laid out as it is; then it goes)
+    doc.remove_element(keys, same + 1)
+    return doc.dumps(), HookAdded("updated", spec.event, matcher, handler, previous=handlers[same])
 
 
-def _group_with_matcher(groups: JSONArray, matcher: str | None) -> JSONObject | None:
+def _group_with_matcher(groups: JSONArray, matcher: str | None) -> int | None:
+    """The index of the event's group of ``matcher`` (an object holding a ``hooks`` array)."""
     wanted = normal_matcher(matcher)
     return next(
         (
-            g
-            for g in groups
+            index
+            for index, g in enumerate(groups)
             if isinstance(g, dict)
             and isinstance(g.get("hooks"), list)
             and normal_matcher(g.get("matcher")) == wanted
         ),
         None,
     )
-
-
-def _add_to_group(group: JSONObject, event: str, handler: JSONObject) -> HookAdded:
-    """Append the handler, or update the same hook (see ``_identity``) in place."""
-    handlers = as_array(group["hooks"])  # an array: ``_group_with_matcher`` chose the group for it
-    matcher = as_text(group.get("matcher"))
-    same = next(
-        (i for i, h in enumerate(handlers) if isinstance(h, dict) and _identity(h) == _identity(handler)),
-        None,
-    )
-    if same is None:
-        handlers.append(handler)
-        return HookAdded("added", event, matcher, handler)
-    if handlers[same] == handler:
-        return HookAdded("unchanged", event, matcher, handler)
-    previous = handlers[same]
-    handlers[same] = handler
-    return HookAdded("updated", event, matcher, handler, previous=previous)
 
 
 def _identity(handler: JSONMapping) -> tuple[object, ...]:
@@ -239,17 +235,16 @@ def remove_hook(
     ``hooks`` object. Other events are not touched."""
     doc = load_document(text, source)
     entry = _select(list(iter_handlers(doc.get(["hooks"]))), selector)
-    groups = copy.deepcopy(array_at(doc, ["hooks", entry.event], source))
+    groups = array_at(doc, ["hooks", entry.event], source)
     handlers = as_array(member(groups[entry.group], "hooks"))  # where ``iter_handlers`` found it
-    del handlers[entry.position]
-    removed_group = not handlers
-    if removed_group:
-        del groups[entry.group]
-    removed_event = not groups
+    removed_group = len(handlers) == 1
+    removed_event = removed_group and len(groups) == 1
     if removed_event:
         doc.delete(["hooks", entry.event], prune_empty_parents=True)
+    elif removed_group:
+        doc.remove_element(["hooks", entry.event], entry.group)
     else:
-        doc.set(["hooks", entry.event], groups)
+        doc.remove_element(["hooks", entry.event, entry.group, "hooks"], entry.position)
     return doc.dumps(), HookRemoved(entry, removed_group, removed_event)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from mahavishnu.environments.assistants import claude as claude_assistant
 from mahavishnu.environments.assistants.base import Scope
 from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.files.json_arrays import SettingsDocument
 from mahavishnu.files.json_document import JsonDocument
 from mahavishnu.json_types import JSONArray, JSONObject, JSONValue
 
@@ -24,9 +25,10 @@ def managed_settings_path() -> Path:
     return claude_assistant.MANAGED_SETTINGS
 
 
-def load_document(text: str | None, source: str) -> JsonDocument:
-    """The settings text as a document; Claude Code reads strict JSON (no comments)."""
-    return JsonDocument.parse(text or "", source=source, comments=False)
+def load_document(text: str | None, source: str) -> SettingsDocument:
+    """The settings text as a document whose arrays are edited element by element; Claude Code
+    reads strict JSON (no comments)."""
+    return SettingsDocument.parse(text or "", source=source, comments=False)
 
 
 def object_at(doc: JsonDocument, keys: Sequence[str], source: str) -> JSONObject | None:
