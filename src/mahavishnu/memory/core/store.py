@@ -1091,7 +1091,7 @@ class MemoryStore:
         """Recorded measurements, newest first, optionally of one component/type and since a time."""
         for name, value in (("component", component), ("metric_type", metric_type)):
             if value is not None and not isinstance(value, str):  # (sqlite3: "Error binding parameter")
-                raise wrong_type("performance_metrics", f"a {name} (text or None)", value)
+                raise wrong_type("performance_metrics", f"text or None as {name}", value)
         after = format_time(parse_time(since)) if since is not None else None
         return self.backend.metrics(component, metric_type, after, _checked_limit(limit))
 
