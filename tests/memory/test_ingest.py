@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, utcnow
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.ingest import pipeline as ingest_module
 from mahavishnu.memory.ingest.knowledge import forget_repo, list_repos, query_knowledge_base
-from mahavishnu.memory.ingest.pipeline import IngestProgress, IngestReport, ingest_repository
+from mahavishnu.memory.ingest.pipeline import IngestProgress, IngestReport, ingest_repository, was_interrupted
 
 SETTINGS = IngestSettings(chunk_tokens=48, overlap_tokens=8, window_chunks=4)
 
@@ -427,6 +429,63 @@ def test_two_runs_of_the_same_repository_at_once_one_is_refused(repo: Path) -> N
             first.join(30)
         assert [r["status"] for r in store.backend.ingestions("proj")] == ["completed"]
         assert ingest(store, repo).files_unchanged == 4  # the lock is released when a run ends
+
+
+# A run that holds its lock until killed: the ingest of another machine (its own data dir).
+HOLDING_RUN = """
+import sys, time
+from mahavishnu.config import MemorySettings
+from mahavishnu.memory.core.backends.postgres import PostgresBackend
+from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.ingest.pipeline import ingest_repository
+
+def hold(_progress):
+    print("running", flush=True)
+    time.sleep(60)
+
+store = MemoryStore(PostgresBackend(sys.argv[1]), MemorySettings(), FakeEmbedder())
+ingest_repository(store, sys.argv[2], repo_id="proj", progress=hold)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_two_machines_ingesting_one_repository_into_postgresql_one_is_refused(
+    pg_dsn: str, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each machine's lock file let its own run go: two machines ingesting a repository into one
+    PostgreSQL store both ran (the second closing the first's live run as a dead one). Now the
+    store's own lock refuses the second in one line; a killed first run holds nothing."""
+    env = {**os.environ, "MAHAVISHNU_HOME": str(tmp_path / "machine-a")}
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLDING_RUN, pg_dsn, str(repo)], stdout=subprocess.PIPE, env=env, text=True
+    )
+    monkeypatch.setattr(ingest_module.socket, "gethostname", lambda: "machine-b")
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+
+    with MemoryStore(PostgresBackend(pg_dsn), MemorySettings(), CountingEmbedder()) as store:
+        try:
+            assert first.stdout is not None and first.stdout.readline() == "running\n"
+            with pytest.raises(StoreError) as refused:
+                ingest(store, repo)
+            os.kill(first.pid, signal.SIGKILL)
+        finally:
+            first.kill()
+            first.wait()
+        assert str(refused.value).startswith("repository 'proj' is being ingested into ")
+        assert str(refused.value).endswith(" by another run (on this machine or another)")
+        assert "\n" not in str(refused.value) and "Wait for it" in refused.value.hint
+        deadline = time.monotonic() + 10  # (the server notices the closed connection at once)
+        while True:
+            try:
+                report = ingest(store, repo)
+                break
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert report.status == "completed" and report.files_indexed == 4
+        assert [was_interrupted(r) for r in store.backend.ingestions("proj")] == [False, True]
 
 
 def test_progress_reports_files_then_chunks(store: MemoryStore, repo: Path) -> None:

@@ -331,11 +331,17 @@ def _repo_id(backend: Backend, root: Path, repo_id: str | None) -> str:
 
 @contextlib.contextmanager
 def _one_run(backend: Backend, repo_id: str) -> Iterator[None]:
-    """Hold the repository's ingest lock on this machine for the whole run. Looking for a live run
-    and recording this one are two steps: two runs started together both found none and both ran
-    (two threads of one process, with one pid, were never told apart at all)."""
+    """Hold the repository's ingest lock for the whole run: the store's own (PostgreSQL, shared by
+    machines), else a lock file on this machine. Looking for a live run and recording this one are
+    two steps: two runs started together both found none and both ran (two threads of one
+    process, with one pid, were never told apart at all)."""
     from filelock import FileLock, Timeout
 
+    shared = backend.ingest_lock(repo_id)
+    if shared is not None:
+        with shared:
+            yield
+        return
     locks = paths.make_dir(paths.data_dir() / "ingest" / "locks")
     key = hashlib.sha256(f"{backend.location}\0{repo_id}".encode()).hexdigest()[:32]
     lock = FileLock(locks / f"{key}.lock", mode=0o600)

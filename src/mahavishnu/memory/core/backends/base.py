@@ -437,6 +437,12 @@ class IngestionLog(Protocol):
 
     def delete_ingestions(self, repo_id: str) -> int: ...
 
+    def ingest_lock(self, repo_id: str) -> AbstractContextManager[None] | None:
+        """Held for a whole ingest of ``repo_id``, by any machine writing this store: a second run
+        is refused (``StoreError``); it dies with its process. None where the store keeps no such
+        lock (one machine's store: the pipeline holds a lock file on it)."""
+        return None
+
 
 class ActivityLog(Protocol):
     def add_metrics(self, component: str, metric_type: str, metrics: Mapping[str, Any], at: str) -> int:

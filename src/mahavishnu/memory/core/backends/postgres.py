@@ -43,7 +43,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
@@ -86,6 +86,8 @@ Conn = Any  # psycopg.Connection[Any] (psycopg is imported lazily)
 _MIGRATION_LOCK = 0x6D61_6876  # pg_advisory_xact_lock key: one migrator at a time
 #: pg_try_advisory_lock's first key: one ``memory reembed`` at a time per store (the second: its schema)
 _REEMBED_LOCK = 0x6D72_6565
+#: Its first key for one ``memory ingest`` of a repository at a time per store, on any machine
+_INGEST_LOCK = 0x6D69_6E67
 _META_DIMENSION = "dimension"
 #: Seconds libpq waits for a server (on loopback or a LAN an answer takes milliseconds): also the
 #: most a call waits for a server that is down, when it is not refused at once.
@@ -866,14 +868,27 @@ class PostgresBackend(SqlBackend):
         self._refuse_members_maintenance()
 
     @contextmanager
-    def reembed_lock(self) -> Iterator[None]:
+    def _session_lock(self, key: int, name: str | None, refused: StoreError) -> Iterator[None]:
         """A session advisory lock on a connection of its own, held to the end: the server lets go
-        of it when that connection ends, a killed process's too."""
-        sql = "SELECT pg_try_advisory_lock(%s, hashtext(coalesce(current_schema(), '')))"
+        of it when that connection ends, a killed process's too. Keyed on ``key`` and this store's
+        schema (and ``name`` when given); ``refused`` is raised if another session holds it."""
+        sql = "SELECT pg_try_advisory_lock(%s, hashtext(concat_ws('/', current_schema(), %s::text)))"
         with self._direct() as conn:
-            if not (conn.execute(sql, (_REEMBED_LOCK,)).fetchone() or (False,))[0]:
-                raise reembed_running(self.location)
+            if not (conn.execute(sql, (key, name)).fetchone() or (False,))[0]:
+                raise refused
             yield
+
+    def reembed_lock(self) -> AbstractContextManager[None]:
+        return self._session_lock(_REEMBED_LOCK, None, reembed_running(self.location))
+
+    def ingest_lock(self, repo_id: str) -> AbstractContextManager[None]:
+        """On the server, not in a lock file: two machines ingesting into one store both ran."""
+        refused = StoreError(
+            f"repository {repo_id!r} is being ingested into {self.location} by another run "
+            "(on this machine or another)",
+            hint="Wait for it to finish, or stop it and run again.",
+        )
+        return self._session_lock(_INGEST_LOCK, repo_id, refused)
 
     def clear_staging(self) -> None:
         self._refuse_members_maintenance()
