@@ -139,6 +139,10 @@ def test_switching_back_gives_the_same_bytes(config: Path) -> None:
             "x = [\n[1, 2],\n]\n# Keep history\n[history]\n",
             "x = [\n[1, 2],\n]\nmodel = @M@\nmodel_provider = @P@\n# Keep history\n[history]\n",
         ),
+        (  # a line opening with # that ends a root's multi-line string is no comment: not into it
+            'notes = """\nBe terse.\n# Style"""\n[history]\npersistence = "none"\n',
+            'notes = """\nBe terse.\n# Style"""\nmodel = @M@\nmodel_provider = @P@\n[history]\n',
+        ),
     ],
 )
 def test_a_comment_over_the_first_table_stays_over_it_and_stock_gives_the_same_bytes(

@@ -247,7 +247,9 @@ def _root_keys_end(lines: Sequence[str], first: int) -> int:
     while gap > 0 and not lines[gap - 1].strip():
         gap -= 1
     after_keys = gap < above and gap > 0 and not lines[gap - 1].lstrip().startswith("#")
-    return gap if after_keys else above
+    at = gap if after_keys else above
+    # a line opening with # that closes a multi-line string is no comment: our keys went into it
+    return at if at == first or _is_complete("".join(lines[:at])) else first
 
 
 def _without_ours(
