@@ -110,3 +110,27 @@ def test_twelve_terminals_through_pgbouncer_in_transaction_mode(
         assert mine == (CLIENTS // 2 * ROUNDS, CLIENTS // 2 * ROUNDS), role
     assert counts and total == (sum(counts.values()),)
     assert 0 < peak[0] <= 2 * POOL  # one pool per user (and database) in PgBouncer
+
+
+def test_a_reembed_through_pgbouncer_leaves_no_lock_behind(team: TeamCluster) -> None:
+    """``memory reembed`` took a session advisory lock: through PgBouncer in transaction mode it
+    stayed on a server connection after the run (PgBouncer resets none), so a later reembed was
+    refused as 'another `memory reembed` is moving the memory store' for as long as PgBouncer kept
+    that connection (or, on the same one, not locked out at all). Now it is held by a transaction,
+    which keeps its server connection until it ends."""
+    from testkit.team_pg import OWNER_PASSWORD
+
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (.ci/install-pgbouncer.sh installs Debian's)")
+    with running_pgbouncer(team.owner_dsn, {team.owner: OWNER_PASSWORD}, pool_size=2) as running:
+        dsn = running.dsn(team.owner_dsn)
+        with MemoryStore(PostgresBackend(dsn, pool_size=1), SETTINGS, FakeEmbedder()) as store:
+            store.store("retry with jitter", "decision", project="api")
+            assert store.reembed(FakeEmbedder(model="v2")).done
+            with psycopg.connect(team.owner_dsn, autocommit=True) as conn:
+                held = conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                ).fetchone()
+            assert held == (0,)
+            assert store.reembed(FakeEmbedder(model="v3")).done

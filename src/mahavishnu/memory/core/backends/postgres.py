@@ -868,18 +868,21 @@ class PostgresBackend(SqlBackend):
         self._refuse_members_maintenance()
 
     @contextmanager
-    def _session_lock(self, key: int, name: str | None, refused: StoreError) -> Iterator[None]:
-        """A session advisory lock on a connection of its own, held to the end: the server lets go
-        of it when that connection ends, a killed process's too. Keyed on ``key`` and this store's
-        schema (and ``name`` when given); ``refused`` is raised if another session holds it."""
-        sql = "SELECT pg_try_advisory_lock(%s, hashtext(concat_ws('/', current_schema(), %s::text)))"
-        with self._direct() as conn:
+    def _run_lock(self, key: int, name: str | None, refused: StoreError) -> Iterator[None]:
+        """An advisory lock of a transaction on a connection of its own, open to the end: the server
+        lets go of it when that transaction or connection ends, a killed process's too. Keyed on
+        ``key`` and this store's schema (and ``name`` when given); ``refused`` is raised if another
+        holds it. (Not a session's: behind PgBouncer in transaction mode it stayed on a server
+        connection after the run, and a later run was refused; a transaction keeps its server
+        connection.)"""
+        sql = "SELECT pg_try_advisory_xact_lock(%s, hashtext(concat_ws('/', current_schema(), %s::text)))"
+        with self._direct() as conn, conn.transaction():
             if not (conn.execute(sql, (key, name)).fetchone() or (False,))[0]:
                 raise refused
             yield
 
     def reembed_lock(self) -> AbstractContextManager[None]:
-        return self._session_lock(_REEMBED_LOCK, None, reembed_running(self.location))
+        return self._run_lock(_REEMBED_LOCK, None, reembed_running(self.location))
 
     def ingest_lock(self, repo_id: str) -> AbstractContextManager[None]:
         """On the server, not in a lock file: two machines ingesting into one store both ran."""
@@ -888,7 +891,7 @@ class PostgresBackend(SqlBackend):
             "(on this machine or another)",
             hint="Wait for it to finish, or stop it and run again.",
         )
-        return self._session_lock(_INGEST_LOCK, repo_id, refused)
+        return self._run_lock(_INGEST_LOCK, repo_id, refused)
 
     def clear_staging(self) -> None:
         self._refuse_members_maintenance()
