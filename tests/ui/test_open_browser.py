@@ -36,3 +36,23 @@ def test_the_page_loads_the_dashboard_in_a_real_browser(browser: object, dashboa
     browser.get(page.as_uri())  # type: ignore[attr-defined]
     wait_for(lambda: browser.current_url == dashboard.url + "/memory", "the login")  # type: ignore[attr-defined]
     assert by_css(browser, "header.top nav")
+
+
+def test_a_dashboard_that_stops_removes_its_page_and_keeps_another_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page held the login URL, token included, after the dashboard stopped and the token
+    with it; a page written for another dashboard still running stays."""
+    monkeypatch.setattr("webbrowser.open", lambda address, *args, **kwargs: None)
+    monkeypatch.setattr(server, "_serve", lambda sock, token, url, **kwargs: server._open(url))
+    page = server.server_file().parent / "open.html"
+    server.serve(port=0, open_browser=True, announce=lambda line: None)
+    assert not page.exists()
+
+    def open_another(sock: object, token: str, url: str, **kwargs: object) -> None:
+        server._open(url)
+        server._open(URL)  # `mahavishnu ui` run again, on the port of a dashboard still running
+
+    monkeypatch.setattr(server, "_serve", open_another)
+    server.serve(port=0, open_browser=True, announce=lambda line: None)
+    assert "s3cret-t0ken" in page.read_text()

@@ -78,6 +78,7 @@ def serve(*, port: int, open_browser: bool, announce: Callable[[str], None]) -> 
         finally:
             sock.close()
             _forget()
+            _drop_redirect_page(token)
 
 
 def _serve(
@@ -177,6 +178,20 @@ def _redirect_page(url: str) -> Path:
     from mahavishnu.files.safe_write import write_private
     from mahavishnu.ui.guard import refresh_page
 
-    path = paths.make_dir(server_file().parent) / "open.html"
+    path = _redirect_page_file()
+    paths.make_dir(path.parent)
     write_private(path, refresh_page(url, "Mahavishnu dashboard", "{link}", "Open the Mahavishnu dashboard"))
     return path
+
+
+def _redirect_page_file() -> Path:
+    return server_file().parent / "open.html"
+
+
+def _drop_redirect_page(token: str) -> None:
+    """Remove ``ui/open.html`` if it holds this dashboard's token, which stops working with it; a
+    page written for another dashboard, still running on another port, stays."""
+    path = _redirect_page_file()
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if token in path.read_text(encoding="utf-8"):
+            path.unlink()
