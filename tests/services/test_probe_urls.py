@@ -175,3 +175,26 @@ def test_a_providers_escape_sequences_are_not_in_the_detail(
     assert result.http_status == 401 and result.detail.startswith("HTTP 401: bad key sk-")
     assert result.detail.isprintable() and "pwned" not in result.detail and result.detail.endswith(" done")
     assert "0123456789abcdef" not in result.detail
+
+
+@pytest.mark.parametrize(
+    ("base", "ollama"),
+    [("http://127.0.0.1:8080/v1", False), ("http://localhost:11434/v1", True)],
+)
+def test_a_local_server_not_running_is_said_to_be_ollama_only_on_ollamas_port(
+    isolated_home: object, base: str, ollama: bool
+) -> None:
+    """A custom profile on a local server of its own (llama.cpp, a proxy) was told to start Ollama."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    settings = ProfileSettings.model_validate(
+        {"requires_key": False, "openai": {"base_url": base, "model": "m"}}
+    )
+    profile = Profile("lab", settings, builtin=False)
+    with httpx.Client(transport=httpx.MockTransport(refuse)) as client:
+        result = probe(profile, "openai", load_settings(), client=client)
+    assert result.status == "unreachable" and result.hint is not None
+    assert f"Nothing answers at {base}: start the local server" in result.hint
+    assert ("ollama" in result.hint) is ollama

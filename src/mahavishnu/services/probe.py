@@ -41,6 +41,8 @@ ANTHROPIC_VERSION = "2023-06-01"
 TIMEOUT_SETTING = "watch.probe_timeout_seconds"
 #: How much of an answer the probe reads: enough for any provider's error message.
 BODY_LIMIT = 64 * 1024
+#: Ollama's default port (the built-in ``ollama`` profile's, the ``ollama`` service's).
+OLLAMA_PORT = 11434
 
 
 @dataclass(frozen=True)
@@ -312,15 +314,29 @@ def _network_hint(profile: str, status: str, base: str, timeout_setting: str | N
     local = is_loopback(urlsplit(base).hostname or "")  # a local server (Ollama, a proxy)
     if local and status == "timeout":
         return f"The local server at {base} is running but did not answer in time: try again in a moment."
-    if local:
+    if local and _ollama(profile, base):
         return (
             f"Nothing answers at {base}: start the local server (Ollama, once installed: "
             "`mahavishnu service start ollama`)."
+        )
+    if local:  # a server of the user's (a proxy, llama.cpp, LM Studio): not Ollama's to start
+        return (
+            f"Nothing answers at {base}: start the local server there, or check base_url in "
+            f"`mahavishnu ai show {profile}`."
         )
     if status == "timeout":
         raising = f", or raise {timeout_setting}" if timeout_setting else ""
         return f"No answer in time: check the network (a proxy?){raising}."
     return f"Cannot reach {base}: check the network, a proxy, and base_url in `mahavishnu ai show {profile}`."
+
+
+def _ollama(profile: str, base: str) -> bool:
+    """Whether the endpoint is Ollama's: the built-in profile, or another on Ollama's port."""
+    try:
+        port = urlsplit(base).port
+    except ValueError:  # a port out of range: no server's
+        port = None
+    return profile == "ollama" or port == OLLAMA_PORT
 
 
 def error_detail(response: ProviderAnswer, key: str | None) -> str:
