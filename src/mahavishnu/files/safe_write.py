@@ -440,6 +440,22 @@ def write_private(path: Path, text: str, *, lock: bool = True) -> None:
 
 
 @contextlib.contextmanager
+def held_now(lock_path: Path, refused: Exception) -> Iterator[None]:
+    """Hold the lock file ``lock_path`` for the block, or raise ``refused`` at once when another
+    process (or thread) holds it. The OS lets go of it when its holder dies: a killed run never
+    blocks the next."""
+    lock = FileLock(lock_path, timeout=0, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise refused from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """The lock of one file (of its symlink target): one lock file per file, ever."""
     lock_path = paths.data_dir() / "locks" / f"{_slug(write_target(path))}.lock"

@@ -1567,10 +1567,7 @@ def superseded(store: MemoryStore) -> bool:
     another embedder by a reembed elsewhere (its queries and the vectors it holds are of the old
     space), or its file replaced (a copy moved in by hand or by a file sync: what it reads and
     writes is a file no one else sees any more)."""
-    from mahavishnu.memory.core.backends.sqlite import SqliteBackend
-
-    replaced = isinstance(store.backend, SqliteBackend) and store.backend.replaced()
-    return replaced or store.embedder_moved()
+    return store.backend.replaced() or store.embedder_moved()
 
 
 def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:

@@ -335,7 +335,7 @@ def _one_run(backend: Backend, repo_id: str) -> Iterator[None]:
     machines), else a lock file on this machine. Looking for a live run and recording this one are
     two steps: two runs started together both found none and both ran (two threads of one
     process, with one pid, were never told apart at all)."""
-    from filelock import FileLock, Timeout
+    from mahavishnu.files.safe_write import held_now
 
     shared = backend.ingest_lock(repo_id)
     if shared is not None:
@@ -344,18 +344,12 @@ def _one_run(backend: Backend, repo_id: str) -> Iterator[None]:
         return
     locks = paths.make_dir(paths.data_dir() / "ingest" / "locks")
     key = hashlib.sha256(f"{backend.location}\0{repo_id}".encode()).hexdigest()[:32]
-    lock = FileLock(locks / f"{key}.lock", mode=0o600)
-    try:
-        lock.acquire(blocking=False)
-    except Timeout:
-        raise StoreError(
-            f"repository {repo_id!r} is being ingested by another run on this machine",
-            hint="Wait for it to finish, or stop it and run again.",
-        ) from None
-    try:
+    refused = StoreError(
+        f"repository {repo_id!r} is being ingested by another run on this machine",
+        hint="Wait for it to finish, or stop it and run again.",
+    )
+    with held_now(locks / f"{key}.lock", refused):
         yield
-    finally:
-        lock.release()
 
 
 def _close_stale_runs(backend: Backend, repo_id: str) -> None:

@@ -153,6 +153,12 @@ class Schema(Protocol):
         """Apply pending migrations; return their names."""
         ...
 
+    def replaced(self) -> bool:
+        """Whether what this backend opened is no longer what its settings name (an embedded store's
+        file removed, or another renamed into its place): a long-lived process then opens the store
+        anew. (Here never: a server's store is the same wherever it is asked.)"""
+        return False
+
     def close(self) -> None: ...
 
     def get_meta(self, key: str) -> str | None: ...

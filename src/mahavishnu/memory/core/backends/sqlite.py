@@ -184,17 +184,10 @@ class SqliteBackend(SqlBackend):
         if str(self.path) == ":memory:" or self.read_only:  # (a read-only one's first write says why)
             yield
             return
-        from filelock import FileLock, Timeout
+        from mahavishnu.files.safe_write import held_now
 
-        lock = FileLock(self.path.with_name(self.path.name + ".reembed-lock"), timeout=0, mode=0o600)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise reembed_running(self.location) from None
-        try:
+        with held_now(self.path.with_name(self.path.name + ".reembed-lock"), reembed_running(self.location)):
             yield
-        finally:
-            lock.release()
 
     def replaced(self) -> bool:
         """Whether the file at ``path`` is no longer the one opened: removed, or another renamed
