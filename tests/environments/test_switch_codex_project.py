@@ -5,6 +5,7 @@ wins there, so ``ai current`` lists it and a switch says so."""
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,31 @@ def test_an_untrusted_project_file_is_not_read(isolated_home: Path, monkeypatch:
     result = runner.invoke(app, ["ai", "switch-llm", "alpha", "--tool", "codex", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["outranked"] == []
+
+
+@pytest.mark.parametrize("where", ["sub", "elsewhere"])
+def test_a_table_a_project_file_selects_stays_in_config_toml(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The project's .codex/config.toml selects config.toml's provider (Codex merges the two): a switch
+    to stock, run in the project or anywhere else, took that table out and Codex no longer started
+    there ('model provider mahavishnu-alpha not found')."""
+    repo = _repo(isolated_home, monkeypatch, trusted=True)
+    assert runner.invoke(app, ["ai", "switch-llm", "alpha", "--tool", "codex"]).exit_code == 0
+    config = isolated_home / ".codex" / "config.toml"
+    switched = config.read_text()
+    write_file(repo / ".codex" / "config.toml", 'model_provider = "mahavishnu-alpha"\n')
+    if where == "elsewhere":
+        monkeypatch.chdir(isolated_home)
+    result = runner.invoke(app, ["ai", "switch-llm", "stock", "--tool", "codex", "--json"])
+    assert result.exit_code == 0, result.output
+    data = tomllib.loads(config.read_text())
+    assert "mahavishnu-alpha" in data["model_providers"] and "model_provider" not in data
+    stays = [w for w in json.loads(result.stdout)["warnings"] if "stays in" in w]
+    assert len(stays) == 1 and str(repo / ".codex" / "config.toml") in stays[0]
+    assert f"Codex started in {repo}" in stays[0]
+    assert runner.invoke(app, ["ai", "switch-llm", "alpha", "--tool", "codex"]).exit_code == 0
+    assert config.read_text() == switched
+    (repo / ".codex" / "config.toml").unlink()  # none selects it now: stock takes it out
+    assert runner.invoke(app, ["ai", "switch-llm", "stock", "--tool", "codex"]).exit_code == 0
+    assert "mahavishnu-alpha" not in config.read_text()

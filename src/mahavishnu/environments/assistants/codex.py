@@ -501,7 +501,7 @@ class Codex(Assistant):
         refuse_expanded(
             profile.name, self.label, {"name": entry.name, "base_url": entry.base_url, "model": entry.model}
         )
-        keep = self._kept_for_profile_files(path, warnings, switched_to=entry.id)
+        keep = self._kept_for_other_files(path, warnings, switched_to=entry.id)
         edits = [
             FileEdit(
                 path=path, transform=lambda text: apply_entry(text, entry, path, keep), validate=validate
@@ -516,7 +516,7 @@ class Codex(Assistant):
         it chose, and the keys we wrote into ``.env`` removed."""
         path = self.settings_path(scope)
         warnings: list[str] = []
-        keep = self._kept_for_profile_files(path, warnings)
+        keep = self._kept_for_other_files(path, warnings)
         edits = [
             FileEdit(path=path, transform=lambda text: remove_entry(text, path, keep), validate=validate)
         ]
@@ -524,26 +524,25 @@ class Codex(Assistant):
             edits.append(dotenv_edit(env_path(), {}, note="", secrets=()))
         return SwitchPlan(edits, warnings)
 
-    def _kept_for_profile_files(
+    def _kept_for_other_files(
         self, path: Path, warnings: list[str], switched_to: str | None = None
     ) -> set[str]:
-        """The provider tables of ours in config.toml that a profile file selects without defining
-        them (``codex --profile NAME`` would not start without them): a switch of config.toml keeps
-        them, and says so."""
+        """The provider tables of ours in config.toml that a profile file or a trusted project's
+        ``.codex/config.toml`` selects without defining them (Codex would not start with that file
+        without them): a switch of config.toml keeps them, and says so."""
         if self.profile_file is not None:
             return set()
         try:
-            here = _providers(read(read_text(path), path))
+            user = read(read_text(path), path)
         except MahavishnuError:
             return set()  # (the edit itself says what is wrong with the file)
-        keep = {name: user for name, user in selected_elsewhere().items() if name in here}
-        for name, user in keep.items():
+        here = _providers(user)
+        keep = {name: other for name, other in selected_elsewhere(user).items() if name in here}
+        for name, other in keep.items():
             if name != switched_to:
-                profile = user.name.removesuffix(".config.toml")
                 warnings.append(
-                    f"[model_providers.{name}] stays in {path}: {user} selects it, and `codex --profile "
-                    f"{profile}` would not start without it; switch that file (--codex-profile {profile}) "
-                    "or take its model_provider out to have it removed"
+                    f"[model_providers.{name}] stays in {path}: {other} selects it, and "
+                    f"{_started_with(other)} would not start without it; {_unselect_fix(other)}"
                 )
         return set(keep)
 
@@ -701,11 +700,13 @@ def no_responses_api(profile: Profile, endpoint: Endpoint, label: str) -> Protoc
     )
 
 
-def selected_elsewhere() -> dict[str, Path]:
-    """The providers of Mahavishnu's that a profile file selects (``model_provider``) without a table
-    of its own, config.toml's being used (Codex layers the two), each with the first such file."""
+def selected_elsewhere(user: Mapping[str, object] | None = None) -> dict[str, Path]:
+    """The providers of Mahavishnu's that a profile file, or a trusted project's ``.codex/config.toml``
+    (``project_files``, given config.toml's values ``user``), selects (``model_provider``) without a
+    table of its own, config.toml's being used (Codex layers them), each with the first such file."""
     found: dict[str, Path] = {}
-    for _, path in profile_files():
+    others = [path for _, path in profile_files()]
+    for path in [*others, *(project_files(_trusted_projects(user)) if user is not None else [])]:
         try:
             data = read(read_text(path), path)
         except MahavishnuError:
@@ -745,6 +746,35 @@ def project_layers(trusted: set[Path], start: Path | None = None) -> list[Path]:
         and (d / ".codex").resolve() != own
         and (d / ".codex" / "config.toml").is_file()
     ]
+
+
+def project_files(trusted: set[Path]) -> list[Path]:
+    """The project ``.codex/config.toml`` files Codex may merge over config.toml: this folder's
+    (``project_layers``), then each trusted folder's own, wherever a switch is run from (a table they
+    select must not go because the switch ran elsewhere)."""
+    own = codex_home().resolve()
+    found = project_layers(trusted)
+    for folder in sorted(trusted):
+        path = folder / ".codex" / "config.toml"
+        if path not in found and path.is_file() and path.parent.resolve() != own:
+            found.append(path)
+    return found
+
+
+def _started_with(path: Path) -> str:
+    """How Codex is started to read ``path``: ``codex --profile NAME`` for a profile file, else
+    Codex started in the project folder that holds it."""
+    if path.parent == codex_home():
+        return f"`codex --profile {path.name.removesuffix('.config.toml')}`"
+    return f"Codex started in {path.parent.parent}"
+
+
+def _unselect_fix(path: Path) -> str:
+    """What lets the next switch remove a table ``path`` selects."""
+    if path.parent == codex_home():
+        name = path.name.removesuffix(".config.toml")
+        return f"switch that file (--codex-profile {name}) or take its model_provider out to have it removed"
+    return "take model_provider out of that file (no switch writes it) to have it removed"
 
 
 def _trusted_projects(user: Mapping[str, object]) -> set[Path]:
