@@ -107,6 +107,36 @@ def test_a_users_plugin_opencode_would_take_for_ours_is_refused(isolated_home: P
     assert mine.read_text() == "export const Mine = async () => ({})\n"
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (".opencode/plugin/mahavishnu-memory.ts", "export const Mine = async () => ({})\n"),
+        (".opencode/plugins/mahavishnu-memory.js", "export const Mine = async () => ({})\n"),
+        ("opencode.jsonc", '{\n  // mine\n  "plugin": ["mahavishnu-memory@1.2.0"],\n}\n'),
+        (".opencode/opencode.json", '{"plugin": [["file:///opt/p/mahavishnu-memory.ts", {}]]}\n'),
+    ],
+)
+def test_a_projects_plugin_opencode_would_take_for_ours_is_refused(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str
+) -> None:
+    """A project's plugin of our name (its .opencode folder's, or one its opencode.json names): OpenCode
+    started there loads the project's and silently not ours, so recall and capture never ran."""
+    repo = isolated_home / "work" / "app"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src").mkdir()
+    mine = repo / name
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_text(text)
+    monkeypatch.chdir(repo / "src")
+    with pytest.raises(InvalidConfigFileError, match="would load only one of them") as refused:
+        install(["opencode"])
+    assert str(mine) in refused.value.message
+    assert not plugin.plugin_path().exists() and mine.read_text() == text
+    (repo / ".git").rmdir()  # another folder (outside the project): nothing of that name here
+    install(["opencode"])
+    assert hooks_status("opencode")[0].state == "installed"
+
+
 def test_an_earlier_install_is_outdated_until_install_rewrites_it(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,8 @@ the SHA-256 of the rest, so ``status`` tells a file changed by hand (``customise
 it as it is) from one an earlier Mahavishnu wrote (``outdated``: install rewrites it). Remove deletes
 it (backed up, in a transaction). A file without that first line is the user's own plugin: install
 refuses to overwrite it, and remove leaves it; so does install for a plugin of the user's of the same
-name in the other folder or as ``.ts`` (OpenCode loads one plugin per file name, without its suffix).
+name in the other folder or as ``.ts``, in a project's ``.opencode`` folder here, or named in a config
+file's ``plugin`` list (OpenCode loads one plugin per name: a file's without its suffix).
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ import hashlib
 import json
 import shlex
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 from mahavishnu import paths
+from mahavishnu.environments.assistants import opencode
 from mahavishnu.environments.assistants.base import FileEdit, hook_process_command
-from mahavishnu.errors import InvalidConfigFileError
+from mahavishnu.errors import InvalidConfigFileError, MahavishnuError
+from mahavishnu.files.json_document import json_data
 from mahavishnu.files.safe_write import Change, missing_parents, read_text
 
 #: The plugin's file name in OpenCode's global ``plugins`` folder.
@@ -48,12 +52,38 @@ def plugin_path() -> Path:
     return paths.opencode_config_dir() / "plugins" / PLUGIN_NAME
 
 
-def namesakes() -> list[Path]:
-    """The other files of OpenCode's global plugin folders that exist under our plugin's name: OpenCode
-    loads only one plugin of a name (the file's without its suffix), so one of them would not run."""
-    stem, folder = PLUGIN_NAME.removesuffix(".js"), paths.opencode_config_dir()
-    candidates = [folder / sub / f"{stem}.{x}" for sub in ("plugin", "plugins") for x in ("js", "ts")]
-    return [path for path in candidates if path != plugin_path() and path.exists()]
+def namesakes() -> list[str]:
+    """Where OpenCode started here would find another plugin of our plugin's name (a file's name
+    without its suffix, an npm package's without its version): a file in the plugin folders of its
+    config folder, of each ``.opencode`` folder from the repository's root down to here or of
+    ``~/.opencode``, or a ``plugin`` entry of a config file it reads. OpenCode loads only one plugin
+    of a name (a project's wins over ours), so one of them would not run."""
+    stem = PLUGIN_NAME.removesuffix(".js")
+    folders = [paths.opencode_config_dir(), *(f / ".opencode" for f in paths.repository_folders())]
+    found: list[str] = []
+    for folder in dict.fromkeys(f.resolve() for f in [*folders, paths.home() / ".opencode"]):
+        candidates = [folder / sub / f"{stem}.{x}" for sub in ("plugin", "plugins") for x in ("js", "ts")]
+        ours = plugin_path().resolve()
+        found += [str(path) for path in candidates if path.resolve() != ours and path.exists()]
+    for _, config in opencode.read_configs():
+        try:
+            entries = json_data(read_text(config) or "", source=str(config)).get("plugin")
+        except MahavishnuError:
+            continue  # (``ai current`` and ``doctor`` say what is wrong with it)
+        for entry in entries if isinstance(entries, list) else []:
+            spec = entry[0] if isinstance(entry, list) and entry else entry  # [spec, options]
+            if isinstance(spec, str) and _plugin_name(spec) == stem:
+                found.append(f'{config} (its "plugin" entry {json.dumps(spec)})')
+    return found
+
+
+def _plugin_name(spec: str) -> str:
+    """The name OpenCode knows a plugin entry by: a ``file:`` URL's file name without its suffix, an
+    npm package without its ``@version``."""
+    if spec.startswith("file:"):
+        return PurePosixPath(unquote(urlsplit(spec).path)).stem
+    at = spec.rfind("@")
+    return spec[:at] if at > 0 else spec
 
 
 def missing_folders() -> list[Path]:
@@ -109,10 +139,12 @@ def install_edit() -> FileEdit:
                 f"{path} is not Mahavishnu's plugin: refusing to overwrite it",
                 hint=_RENAME_HINT,
             )
-        if namesakes():
+        clashes = namesakes()
+        if clashes:
             raise InvalidConfigFileError(
-                f"{namesakes()[0]} has the name of Mahavishnu's plugin: OpenCode would load only one of them",
-                hint=_RENAME_HINT,
+                f"{clashes[0]} has the name of Mahavishnu's plugin: OpenCode would load only one of them",
+                hint='Rename or move that plugin (or take its entry out of that file\'s "plugin" list), '
+                "then run `mahavishnu memory hooks install --tool opencode` again.",
             )
         return text if text is not None and state(text) == "customised" else render()
 
