@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from mahavishnu.cli.main import app
 from mahavishnu.config import load_settings
 from mahavishnu.doctor import SHIPPED_SCHEMAS as SCHEMAS
+from mahavishnu.environments import env_file
 from mahavishnu.environments.profiles import all_profiles
 from mahavishnu.environments.switcher import current, switch_llm
 from mahavishnu.errors import ConfigError, InvalidConfigFileError, ProtocolMismatchError, SecretStoreError
@@ -132,6 +133,20 @@ def test_a_users_env_keeps_its_mode_and_one_the_switch_created_goes_with_stock(g
     assert not dotenv.exists()  # not left empty
     assert runner.invoke(app, ["ai", "rollback"]).exit_code == 0
     assert dotenv.read_text() == created
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_a_users_env_without_a_last_line_break_keeps_its_bytes(gemini_dir: Path, ending: str) -> None:
+    """A .env whose last line has no line break (as many editors save it) got one from the switch
+    that stayed after stock took our lines out again."""
+    dotenv = gemini_dir / ".env"
+    own = f"# mine{ending}FOO=bar{ending}export OTHER='x y'"
+    dotenv.write_bytes(own.encode())
+    switch_llm("gemini", load_settings(), tool="gemini")
+    assert dotenv.read_bytes().startswith(f"{own}{ending}# mahavishnu: ".encode())
+    assert env_file.parse(dotenv.read_text())["OTHER"] == "x y"
+    switch_llm("stock", load_settings(), tool="gemini")
+    assert dotenv.read_bytes() == own.encode()
 
 
 def test_a_users_own_owned_variables_are_replaced(gemini_dir: Path) -> None:

@@ -90,7 +90,9 @@ def update(
 ) -> str:
     """``text`` with every marked line and every assignment of ``values``' or ``owned``'s keys removed,
     then ``values`` appended below a marker line (``note`` says which profile wrote them), each
-    written so that ``reader`` reads it back as it is (``quote``)."""
+    written so that ``reader`` reads it back as it is (``quote``). A file whose last line has no line
+    break keeps it so (our lines last, the last without one), so taking our lines out again gives its
+    bytes back."""
     drop = set(values) | set(owned)
     entries = _entries(text or "")
     newline = "\r\n" if entries and entries[0][0].endswith("\r\n") else "\n"
@@ -114,7 +116,10 @@ def update(
     for key, value in values.items():
         kept.append(f"{MARKER} {note}{newline}".replace(f" {newline}", newline))
         kept.append(f"{key}={quote(value, reader)}{newline}")
-    return "".join(kept)
+    out = "".join(kept)
+    if text and not text.endswith(("\n", "\r")):
+        return out.removesuffix("\n").removesuffix("\r")
+    return out
 
 
 def validate(text: str, path: Path | None = None) -> None:
