@@ -139,6 +139,21 @@ def test_codex_rollback_brings_back_the_key_its_env_held(isolated_home: Path, mo
     assert {name: (codex / name).read_text() for name in ("config.toml", ".env")} == inline
 
 
+def test_a_file_a_key_made_private_gets_its_own_mode_back(isolated_home: Path, monkeypatch) -> None:
+    """--inline-secret makes the user's settings.json 0600 (the key goes in); rolled back to what the user
+    had, with no key in it, it stayed 0600, and whatever reads the user's file (a dotfiles sync, a
+    group) could no longer."""
+    claude = isolated_home / ".claude" / "settings.json"
+    claude.parent.mkdir()
+    claude.write_text('{"theme": "dark"}\n')
+    claude.chmod(0o644)
+    set_profile_secrets(monkeypatch)
+    switch_llm("zai", load_settings(), tool="claude", inline_secret=True)
+    assert stat.S_IMODE(claude.stat().st_mode) == 0o600
+    rollback(load_settings(), tool="claude")
+    assert claude.read_text() == '{"theme": "dark"}\n' and stat.S_IMODE(claude.stat().st_mode) == 0o644
+
+
 def test_a_single_file_backup_still_rolls_back_alone(isolated_home: Path, monkeypatch) -> None:
     set_profile_secrets(monkeypatch)
     switch_llm("qwen", load_settings(), tool="claude")

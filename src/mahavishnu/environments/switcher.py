@@ -813,8 +813,10 @@ def _validator(path: Path, codex_profile: str | None) -> Validate:
 def _restore_edit(entry: history.Entry, validate: Validate) -> FileEdit:
     found = safe_write.find_backup(entry.path, entry.backup)
     text = found.text()
-    # a file brought back gets the mode it had (a backup too old to have one: 0600, a .env may hold a key)
-    mode = None if entry.path.exists() else (found.mode() or 0o600)
+    # a file brought back gets the mode it had, also one a switch made 0600 for the key it wrote in (a
+    # backup too old to have one: the file's mode; 0600 for one removed, a .env may hold a key)
+    recorded = found.mode()
+    mode = recorded if recorded is not None else (None if entry.path.exists() else 0o600)
     return FileEdit(path=entry.path, transform=lambda _old: text, validate=validate, mode=mode)
 
 
