@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from mahavishnu.cli.main import app
 from mahavishnu.config import MemorySettings
+from mahavishnu.errors import ServerUnreachableError
 from mahavishnu.memory.core import store as store_module
 from mahavishnu.memory.core.backends.postgres import QUOTA_REFUSAL, PostgresBackend
 from mahavishnu.memory.core.embedders.fake import FakeEmbedder
@@ -318,3 +319,80 @@ def test_a_member_cannot_fill_the_disk_with_large_objects(team: TeamCluster) -> 
         for made in ("SELECT lo_from_bytea(0, 'x'::bytea)", "SELECT lo_create(0)", "SELECT lo_creat(-1)"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 alice.execute(made)
+
+
+def _connection_limit(team: TeamCluster, name: str) -> int:
+    with psycopg.connect(team.owner_dsn) as conn:
+        row = conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (team.member_name(name),))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def test_a_member_holds_at_most_their_connections_and_is_told_so_in_one_line(team: TeamCluster) -> None:
+    """Without a limit one member opening connections in a loop took all of the server's
+    ``max_connections``, and no other member could connect."""
+    assert team.init().member_connections == 20
+    alice = team.add("alice").dsn()
+    assert _connection_limit(team, "alice") == 20
+    assert init(team, member_connections=2).member_connections == 2
+    assert _connection_limit(team, "alice") == 2  # a member added before gets it from team init
+    ticket = team.add("bob")
+    bob = ticket.dsn()
+    assert _connection_limit(team, "bob") == 2
+    with psycopg.connect(bob, autocommit=True) as one, psycopg.connect(bob) as two:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # nor can a member raise their own
+            one.execute(f"ALTER ROLE {team.member_name('bob')} CONNECTION LIMIT -1")
+        with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
+            psycopg.connect(bob).close()
+        with pytest.raises(ServerUnreachableError) as refused:
+            open_store(bob)
+        said = refused.value.message
+        assert f"refuses {team.member_name('bob')} another connection" in said and "\n" not in said
+        assert "--member-connections" in (refused.value.hint or "")
+        assert ticket.password not in said + (refused.value.hint or "")
+        with psycopg.connect(alice) as other:  # a limit each, not one for the team
+            assert other.execute("SELECT 1").fetchone() == (1,)
+        assert two.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_team_init_warns_when_a_member_may_take_every_connection(team: TeamCluster) -> None:
+    assert any("--member-connections" in w for w in init(team, member_connections=0).warnings)
+    assert not any("--member-connections" in w for w in init(team, member_connections=5).warnings)
+
+
+def test_a_member_at_their_connections_gets_one_line_from_the_cli(
+    team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.config import load_settings
+    from mahavishnu.memory.core.backends.postgres import resolve_dsn
+
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
+    runner = CliRunner()
+    result = runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn, "--member-connections", "1"])
+    assert result.exit_code == 0, result.output
+    assert "each member may hold at most 1 connection" in result.output
+    join_through_cli(runner, app, team, "alice", tmp_path / "alice", monkeypatch)
+    status = runner.invoke(app, ["team", "status"])
+    assert "you hold 1 connection to the server; you may hold at most 1 connection" in status.output
+    with psycopg.connect(resolve_dsn(load_settings().memory, "memory.dsn")):  # her only one, taken
+        listed = runner.invoke(app, ["memory", "list"])
+    assert listed.exit_code != 0 and "Traceback" not in listed.output
+    assert f"refuses {team.member_name('alice')} another connection" in listed.output, listed.output
+    assert "--member-connections" in listed.output
+    assert runner.invoke(app, ["memory", "list"]).exit_code == 0
+
+
+def test_a_pool_that_cannot_grow_past_a_members_limit_says_why(team: TeamCluster) -> None:
+    """A long-lived process (the memory daemon) whose pool needs one more connection than the member
+    may hold waited out the pool and said only that it had."""
+    from mahavishnu.errors import BackendUnavailableError
+
+    init(team, member_connections=2)
+    bob = team.add("bob").dsn()
+    backend = PostgresBackend(bob, pool_size=3, pool_timeout=1.0)
+    try:
+        # the pool's first connection and this one: bob's two
+        with psycopg.connect(bob), pytest.raises(BackendUnavailableError) as refused:
+            backend.run(lambda conn: backend.run(lambda again: 1))
+        assert f"refuses {team.member_name('bob')} another connection" in refused.value.message
+    finally:
+        backend.close()

@@ -113,6 +113,13 @@ def init_cmd(
         help="The most each member's rows may hold, e.g. 8GB or 500MB (1 KB = 1,000 bytes; KiB, MiB, GiB "
         "too); 0: no limit. Default: as recorded, else 8GB.",
     ),
+    member_connections: int | None = typer.Option(
+        None,
+        "--member-connections",
+        min=0,
+        help="The most connections each member may hold on the server at once (their role's CONNECTION "
+        "LIMIT; current members get it too); 0: no limit. Default: as recorded, else 20.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make a PostgreSQL store a team's: migrate it, create the member group, turn on row-level
@@ -134,6 +141,7 @@ def init_cmd(
             dimension=embedder.dimension,
             member_rows=member_rows,
             member_bytes=most_bytes,
+            member_connections=member_connections,
         )
     here = used_here(dsn)
     # (again when a password is given: the first run may have had none to keep)
@@ -154,6 +162,7 @@ def init_cmd(
     if report.embedder:
         info(f"team embedder: {report.embedder} ({report.dimension}-dim); members must use the same")
     info(f"each member may write {_limits(*report.member_limits)} (--member-rows, --member-bytes)")
+    info(f"each member may hold {_connections(report.member_connections)} (--member-connections)")
     for warning in report.warnings:
         warn(warning)
     _warn_if_trusting(list(report.trusted))
@@ -421,6 +430,12 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
             f"you have written {_rows(used['rows'])} ({wording.size(used['bytes'])}); "
             f"each member may write {_limits(used['member_rows'], used['member_bytes'])}"
         )
+    if data["member"]:
+        held: Any = data["server_connections"]
+        console.print(
+            f"you hold {wording.count(held, 'connection')} to the server; "
+            f"you may hold {_connections(data['connection_limit'] or 0)}"  # type: ignore[arg-type]
+        )
     rls: Any = data["row_level_security"]
     off = [table_ for table_, on in rls.items() if not on]
     console.print("row-level security: " + (f"OFF on {', '.join(off)}" if off else "on (forced) everywhere"))
@@ -428,6 +443,11 @@ def status_cmd(dsn: str = DsnOption, as_json: bool = JSON_OPTION) -> None:
         warn("you connect as a superuser: the database enforces nothing on you")
     _warn_if_trusting(data["trusted_logins"])  # type: ignore[arg-type]
     _warn_if_set_up_by_an_older_release(data["setup"])
+
+
+def _connections(most: int) -> str:
+    """``at most 20 connections`` (0: no limit)."""
+    return f"at most {wording.count(most, 'connection')}" if most else "connections without limit"
 
 
 def _rows(n: int) -> str:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from mahavishnu.errors import InvalidInputError, NotFoundError, StoreError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.backends.postgres import connect, dsn_location, host_problem
-from mahavishnu.memory.team import logins, quota
+from mahavishnu.memory.team import connections, logins, quota
 from mahavishnu.memory.team.schema import team_group
 
 if TYPE_CHECKING:
@@ -239,6 +239,7 @@ def add(
             conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(ident, verifier))
         if not _in_group(conn, name, group):
             conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), ident))
+        connections.give(conn, name, connections.limit(conn))  # one member cannot take every connection
         # Where members connect, read while the connection is open: a DSN may name no host or
         # port (a socket directory, a service file, libpq's defaults); several hosts stay as given.
         params = conninfo_to_dict(dsn)
@@ -371,8 +372,8 @@ def status(dsn: str) -> JSONObject:
 
     with connect(dsn) as conn:
         group = team_group(conn)
-        me, superuser = conn.execute(
-            "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+        me, superuser, most = conn.execute(
+            "SELECT current_user, rolsuper, rolconnlimit FROM pg_roles WHERE rolname = current_user"
         ).fetchone()  # type: ignore[misc]
         counts = conn.execute(
             "SELECT count(*) FILTER (WHERE owner_role = current_user AND visibility = 'private'), "
@@ -384,7 +385,7 @@ def status(dsn: str) -> JSONObject:
             conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (group,)).fetchone()[0]  # type: ignore[index]
         )
         protected = protected_tables(conn) if group is not None else {}
-        connections = conn.execute(
+        open_now = conn.execute(
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE usename = current_user AND datname = current_database()"
         ).fetchone()
@@ -403,7 +404,8 @@ def status(dsn: str) -> JSONObject:
         "embedder": meta.get("embedder"),
         "dimension": int(meta["dimension"]) if meta.get("dimension") else None,
         "row_level_security": dict(protected),
-        "server_connections": int(connections[0]) if connections else 0,
+        "server_connections": int(open_now[0]) if open_now else 0,
+        "connection_limit": None if most is None or int(most) < 0 else int(most),  # (``connections``)
         "trusted_logins": [*trusted],
         "setup": {"recorded": setup, "current": SETUP},
         "quota": None if used is None else used.to_dict(),

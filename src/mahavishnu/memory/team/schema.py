@@ -72,7 +72,7 @@ from mahavishnu.memory.core.migrations.postgres import (
     UNSHARE_FUNCTION,
     VECTOR_FUNCTIONS,
 )
-from mahavishnu.memory.team import bounds, logins, quota, writes
+from mahavishnu.memory.team import bounds, connections, logins, quota, writes
 
 if TYPE_CHECKING:
     import psycopg
@@ -107,8 +107,10 @@ META_SETUP = "team_setup"
 #: and ``hnsw.ef_search = 1`` got no row back exactly when the memory nearest a vector of their
 #: choosing was one hidden from them (a guessed text, confirmed). 13: an unshare is audited with the
 #: type and project the team saw (``m016_team_audit_unshare_as_shared``): ``team_audit`` showed every
-#: member the private project one ``UPDATE`` unsharing a memory moved it to.
-SETUP = 13
+#: member the private project one ``UPDATE`` unsharing a memory moved it to. 14: each member holds at
+#: most ``--member-connections`` connections (``connections``): one member opening connections in a
+#: loop took all of the server's ``max_connections``, and no other member could connect.
+SETUP = 14
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = quota.TEAM_TABLES
@@ -186,6 +188,7 @@ class InitReport:
     warnings: tuple[str, ...] = field(default=())
     trusted: tuple[str, ...] = field(default=())  # where the server takes no password (``logins``)
     member_limits: tuple[int, int] = (0, 0)  # the rows and bytes each member may write (``quota``)
+    member_connections: int = 0  # the connections each member may hold (``connections``; 0: no limit)
 
     def to_dict(self) -> JSONObject:
         return {
@@ -201,6 +204,7 @@ class InitReport:
             "trusted_logins": [*self.trusted],
             "member_rows": self.member_limits[0],
             "member_bytes": self.member_limits[1],
+            "member_connections": self.member_connections,
         }
 
 
@@ -244,11 +248,13 @@ def init(
     dimension: int | None = None,
     member_rows: int | None = None,
     member_bytes: int | None = None,
+    member_connections: int | None = None,
 ) -> InitReport:
     """Migrate the store at ``dsn`` and make it a team's (see the module's docstring). ``embedder``
     and ``dimension``: recorded as the team's vector space when the store has none yet;
-    ``member_rows``, ``member_bytes``: what each member may write (``quota``; None: as recorded,
-    else the defaults; 0: no limit)."""
+    ``member_rows``, ``member_bytes``: what each member may write (``quota``), ``member_connections``:
+    the connections each may hold (``connections``); None: as recorded, else the defaults; 0: no
+    limit."""
     backend = PostgresBackend(dsn, migrate=False)
     try:
         migrated = tuple(backend.migrate())
@@ -278,6 +284,7 @@ def init(
             _search_functions(conn, group, str(database), str(owner))
             bounds.put_in_place(conn, _WRITTEN)
             quota.put_in_place(conn, group, member_rows=member_rows, member_bytes=member_bytes)
+            most_connections = connections.put_in_place(conn, group, member_connections)
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(
@@ -288,6 +295,7 @@ def init(
         public = _public_database_rights(conn)
         large_objects = _large_objects_made(conn, bool(superuser))
         member_limits = quota.limits(conn)
+        server_room = connections.server_room(conn)
     with connect(dsn) as conn:
         trusted = tuple(logins.trusted_paths(conn, dsn, group))
         oversized = bounds.oversized(conn, _WRITTEN, _ROW_NAMES)
@@ -321,6 +329,12 @@ def init(
         )
     if oversized:
         warnings += (oversized,)
+    if not most_connections or most_connections >= server_room:
+        warnings += (
+            f"one member may still take all {server_room} connections the server has for roles that are "
+            "not superusers, and no other member could connect: give them fewer "
+            f"(--member-connections, e.g. {connections.MEMBER_CONNECTIONS})",
+        )
     return InitReport(
         dsn_location(dsn),
         group,
@@ -333,6 +347,7 @@ def init(
         warnings,
         trusted,
         member_limits,
+        most_connections,
     )
 
 

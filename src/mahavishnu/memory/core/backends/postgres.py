@@ -112,6 +112,8 @@ _REFUSALS = (
 )
 #: What the server says of a role that may no longer log in (``team remove`` made it NOLOGIN).
 _NO_LOGIN = "is not permitted to log in"
+#: What PostgreSQL says to a role at its CONNECTION LIMIT (a team member's: ``team/connections``).
+_ROLE_FULL = "too many connections for role"
 #: The variable the store's password may come from (before the secret store and ~/.pgpass).
 PASSWORD_VARIABLE = "MAHAVISHNU_PG_PASSWORD"
 _ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
@@ -385,6 +387,16 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
     """The error for a server that cannot be used: ``ServerUnreachableError`` when it did not
     answer at all (recorded in the outbox, so the hooks skip it for a while), else what it said."""
     reason = masked(dsn, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if _ROLE_FULL in reason:  # a refusal for now: what is stored meanwhile waits in the outbox
+        _note_unreachable(dsn, reason)
+        role = (_conninfo(dsn) or {}).get("user") or "this role"
+        return ServerUnreachableError(
+            f"PostgreSQL at {dsn_host(dsn)} refuses {role} another connection: it already holds as many "
+            "as the team store allows each member",
+            hint="Close what else of yours uses the team store (other assistant sessions, a dashboard, "
+            "psql), or ask its owner to raise the limit (`mahavishnu team init --dsn OWNER_DSN "
+            f"--member-connections N`); {OUTBOX_NOTE}",
+        )
     if not _password_has_at(dsn) and not any(refusal in reason for refusal in _REFUSALS):
         _note_unreachable(dsn, reason)
         unreachable = ServerUnreachableError(
@@ -727,6 +739,7 @@ class PostgresBackend(SqlBackend):
         ``pipelined``: in libpq's pipeline mode, so that the transaction's start and the statements
         before the first whose rows ``work`` reads go to the server in one round trip."""
         import psycopg
+        from psycopg_pool import PoolTimeout
 
         if self._behind:
             self._catch_up()
@@ -746,6 +759,8 @@ class PostgresBackend(SqlBackend):
                 if (gave_up := _gave_up(self.dsn, exc)) is not None:
                     raise gave_up from exc
                 if not _retryable(exc):
+                    if isinstance(exc, PoolTimeout):  # it says only that it waited: libpq's reason
+                        self._direct().close()  # (a member at their connection limit) is said
                     if isinstance(exc, psycopg.OperationalError):
                         raise _unavailable(self.dsn, exc) from exc
                     raise self._store_error(exc) from exc
