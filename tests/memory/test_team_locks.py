@@ -130,3 +130,63 @@ def test_the_recall_hook_gives_up_on_a_held_lock_within_its_budget_and_says_so(
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "waited 1 s for a lock another session holds on the store" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_member_takes_no_advisory_lock_but_the_ingest_one(team: TeamCluster) -> None:
+    """One member's ``SELECT pg_advisory_lock(i) FROM generate_series(1, 2000000)`` filled the
+    server's shared lock table: nobody, a superuser neither, could connect until their session ended.
+    Now only ``team_ingest_lock`` takes one for a member, a few to a session."""
+    import psycopg
+
+    from mahavishnu.errors import StoreError
+    from mahavishnu.memory.team import advisory
+
+    team.init()
+    alice, bob = team.add("alice").dsn(), team.add("bob").dsn()
+    with psycopg.connect(bob, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(pg_advisory_lock(i)) FROM generate_series(1, 2000000) AS i")
+        for function in advisory.LOCK_FUNCTIONS:
+            args = "1" if function.endswith("(bigint)") else "1, 2"
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT {function.partition('(')[0]}({args})")  # type: ignore[arg-type]
+        with pytest.raises(psycopg.errors.ProgramLimitExceeded), conn.transaction():
+            conn.execute("SELECT count(team_ingest_lock(i::text)) FROM generate_series(1, 100000) AS i")
+        assert conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone() == (0,)
+    from contextlib import closing
+
+    with (
+        closing(PostgresBackend(alice)) as mine,
+        closing(PostgresBackend(bob)) as theirs,
+        closing(PostgresBackend(team.owner_dsn)) as owners,
+        mine.ingest_lock("repo-1"),
+    ):
+        with pytest.raises(StoreError, match="being ingested"), theirs.ingest_lock("repo-1"):
+            pass  # pragma: no cover
+        with pytest.raises(StoreError, match="being ingested"), owners.ingest_lock("repo-1"):
+            pass  # pragma: no cover (the owner's is the same lock)
+        with theirs.ingest_lock("repo-2"), owners.reembed_lock():
+            pass
+
+
+def test_team_init_says_what_a_superuser_runs_for_advisory_locks_and_does_it_as_one(
+    team: TeamCluster,
+) -> None:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from mahavishnu.memory.team import advisory, schema
+
+    admin = make_conninfo(team.admin_dsn, dbname=team.database)
+    functions = ", ".join(advisory.LOCK_FUNCTIONS)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"GRANT EXECUTE ON FUNCTION {functions} TO PUBLIC")  # type: ignore[arg-type]
+    [warning] = [w for w in team.init().warnings if "advisory locks" in w]
+    assert advisory.statements(team.owner) in warning
+    assert not [w for w in schema.init(admin).warnings if "advisory locks" in w]
+    assert not [w for w in team.init().warnings if "advisory locks" in w]  # the owner still may
+    with (
+        psycopg.connect(team.add("alice").dsn()) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("SELECT pg_advisory_lock(1)")

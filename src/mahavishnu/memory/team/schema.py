@@ -72,7 +72,7 @@ from mahavishnu.memory.core.migrations.postgres import (
     UNSHARE_FUNCTION,
     VECTOR_FUNCTIONS,
 )
-from mahavishnu.memory.team import bounds, connections, logins, quota, writes
+from mahavishnu.memory.team import advisory, bounds, connections, logins, quota, writes
 
 if TYPE_CHECKING:
     import psycopg
@@ -109,8 +109,10 @@ META_SETUP = "team_setup"
 #: type and project the team saw (``m016_team_audit_unshare_as_shared``): ``team_audit`` showed every
 #: member the private project one ``UPDATE`` unsharing a memory moved it to. 14: each member holds at
 #: most ``--member-connections`` connections (``connections``): one member opening connections in a
-#: loop took all of the server's ``max_connections``, and no other member could connect.
-SETUP = 14
+#: loop took all of the server's ``max_connections``, and no other member could connect. 15: members
+#: take no advisory lock but ``team_ingest_lock``'s (``advisory``): one member's statement filled the
+#: server's lock table, and nobody could connect until their session ended.
+SETUP = 15
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = quota.TEAM_TABLES
@@ -262,9 +264,9 @@ def init(
         backend.close()
     with connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INIT_LOCK,))
-        owner, superuser, database, owns = conn.execute(
+        owner, superuser, database, owns, tables_owner = conn.execute(
             "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
-            "current_database(), pg_has_role(relowner, 'USAGE') "
+            "current_database(), pg_has_role(relowner, 'USAGE'), pg_get_userbyid(relowner) "
             "FROM pg_class WHERE oid = 'memories'::regclass"
         ).fetchone()  # type: ignore[misc]
         if not owns:
@@ -285,6 +287,7 @@ def init(
             bounds.put_in_place(conn, _WRITTEN)
             quota.put_in_place(conn, group, member_rows=member_rows, member_bytes=member_bytes)
             most_connections = connections.put_in_place(conn, group, member_connections)
+            advisory_locks = advisory.put_in_place(conn, group, str(tables_owner), bool(superuser))
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(
@@ -329,6 +332,13 @@ def init(
         )
     if oversized:
         warnings += (oversized,)
+    if advisory_locks:
+        warnings += (
+            f"every role may still take advisory locks in database {database} without bound, and one "
+            "member's `SELECT pg_advisory_lock(i) FROM generate_series(1, 2000000) AS i` leaves nobody "
+            f"able to connect to the server until their session ends; a superuser runs `{advisory_locks}` "
+            "in it (or `team init` as one)",
+        )
     if not most_connections or most_connections >= server_room:
         warnings += (
             f"one member may still take all {server_room} connections the server has for roles that are "

@@ -87,7 +87,9 @@ _MIGRATION_LOCK = 0x6D61_6876  # pg_advisory_xact_lock key: one migrator at a ti
 #: pg_try_advisory_lock's first key: one ``memory reembed`` at a time per store (the second: its schema)
 _REEMBED_LOCK = 0x6D72_6565
 #: Its first key for one ``memory ingest`` of a repository at a time per store, on any machine
-_INGEST_LOCK = 0x6D69_6E67
+INGEST_LOCK = 0x6D69_6E67
+#: On a team store, what takes that lock (``memory/team/advisory``): members may take no other.
+INGEST_LOCK_FUNCTION = "team_ingest_lock"
 _META_DIMENSION = "dimension"
 #: Seconds libpq waits for a server (on loopback or a LAN an answer takes milliseconds): also the
 #: most a call waits for a server that is down, when it is not refused at once.
@@ -135,6 +137,8 @@ BOUNDS_REFUSAL = "team_bounds"
 #: The constraint named by the refusals of ``team init``'s quota (``memory/team/quota``): a member
 #: past the rows or bytes its owner allows. Its message and hint are the database's own, as above.
 QUOTA_REFUSAL = "team_quota"
+#: Whether the store's ingest lock is taken through ``INGEST_LOCK_FUNCTION`` (a team store).
+_INGEST_THROUGH = f"SELECT to_regprocedure('public.{INGEST_LOCK_FUNCTION}(text)') IS NOT NULL"
 #: The ``meta`` key ``team init`` records (``memory/team/schema.META_GROUP``): a team store.
 _META_TEAM_GROUP = "team_group"
 #: Whether this connection is a team store's member (a team store whose tables it does not own).
@@ -891,8 +895,12 @@ class PostgresBackend(SqlBackend):
         connection after the run, and a later run was refused; a transaction keeps its server
         connection.)"""
         sql = "SELECT pg_try_advisory_xact_lock(%s, hashtext(concat_ws('/', current_schema(), %s::text)))"
+        params: tuple[int | str | None, ...] = (key, name)
         with self._direct() as conn, conn.transaction():
-            if not (conn.execute(sql, (key, name)).fetchone() or (False,))[0]:
+            if key == INGEST_LOCK and conn.execute(_INGEST_THROUGH).fetchone()[0]:  # type: ignore[index]
+                # a team store's: its members may take no advisory lock but this one (the same key)
+                sql, params = f"SELECT public.{INGEST_LOCK_FUNCTION}(%s::text)", (name,)
+            if not (conn.execute(sql, params).fetchone() or (False,))[0]:
                 raise refused
             yield
 
@@ -906,7 +914,7 @@ class PostgresBackend(SqlBackend):
             "(on this machine or another)",
             hint="Wait for it to finish, or stop it and run again.",
         )
-        return self._run_lock(_INGEST_LOCK, repo_id, refused)
+        return self._run_lock(INGEST_LOCK, repo_id, refused)
 
     def clear_staging(self) -> None:
         self._refuse_members_maintenance()
