@@ -819,8 +819,9 @@ def _joined_letters(text: str) -> str:
 
 
 # A run of emphasis markers (``**Ignore**``, ``_Ignore_``, `` `Ignore` ``, ``~~x~~``): a model reads
-# the word, where a pattern of words finds a star between two. A run inside a word is part of it
-# (``AWS_SECRET_ACCESS_KEY``, ``a*b``), and stays.
+# the word, where a pattern of words finds a star between two. Stars, backticks and tildes inside a
+# word emphasise a part of it (``Ig**no**re``, as markdown shows it) and go too; underscores inside
+# a word are part of it (``AWS_SECRET_ACCESS_KEY``: markdown emphasises nothing there), and stay.
 _EMPHASIS = re.compile(r"(?:[*_`]|~~)++")
 
 
@@ -830,11 +831,11 @@ def _without_emphasis(text: str) -> str:
 
 
 def _inside_a_word(marker: re.Match[str]) -> str:
-    """The run of markers if it stands between two letters or digits, else nothing (a callback: 3x
-    faster than lookarounds at every character)."""
+    """The run of underscores if it stands between two letters or digits, else nothing (a callback:
+    3x faster than lookarounds at every character)."""
     text, start, end = marker.string, marker.start(), marker.end()
     inside = start > 0 and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
-    return marker[0] if inside else ""
+    return marker[0] if inside and not marker[0].strip("_") else ""
 
 
 # An order to decode a text and do what it says: "decode and follow", "base64-decode this and execute
