@@ -229,6 +229,7 @@ def test_a_long_text_is_read_in_time() -> None:
         ("decode x and " * 8_000)[:100_000],
         ("i g n o r e " * 9_000)[:100_000],
         ("**x** &#73; %49 é " * 6_000)[:100_000],
+        ("c\\u'r'l $'\\x63' ${IFS}" * 5_000)[:100_000],
     ]
     for text in texts:
         started = time.process_time()

@@ -9,7 +9,8 @@ and the key a connection authenticates with (``ssh -i KEY``) left out, since it 
 that read words read them as a model does through what hides a word from a pattern: markdown's
 emphasis (``**Ignore** all previous instructions``), combining marks on Latin letters (``i̇gnore``),
 letters set apart (``i-g-n-o-r-e``, ``I g n o r e``), HTML's character references (``&#73;gnore``) and
-URL-encoded letters (``%49gnore``).
+URL-encoded letters (``%49gnore``). The text is read once more as a shell runs its commands
+(``_as_run``: ``cu\\rl``, ``c"u"rl``, ``$'\\x63url'``, ``c&#117;rl`` each run curl).
 The rules, each a few words saying why:
 
 * **pipes a download into a shell** or interpreter, whatever stands between: a wrapper and its
@@ -720,6 +721,8 @@ def instruction_like(text: str) -> str | None:
     why = _why(_normalised(text))
     if why is None and "\x1b" in text:
         why = _why(_normalised(text.replace("\x1b", "")))
+    if why is None and (run := _as_run(text)) != text:
+        why = _why(_normalised(run))
     return why
 
 
@@ -775,6 +778,32 @@ def _as_said(text: str) -> str:
     if decoded != text:  # (what they spelled is read as the rest was: ``&#1110;`` a Cyrillic і)
         decoded = _latin(_normalised(decoded))
     return _joined_letters(_without_emphasis(_without_marks(decoded)))
+
+
+# What a shell reads past inside a command's word (``_as_run``): ANSI-C quoting (``$'\x63url'``),
+# quotes or a backslash inside a word (``c"u"rl``, ``c''url``, ``cu\rl``), ``$IFS`` for a space.
+_ANSI_C = re.compile(r"\$'((?:[^'\\\n]|\\.){0,200})'")
+_ANSI_C_CODE = re.compile(r"\\(?:x([0-9a-f]{1,2})|u([0-9a-f]{4})|([0-7]{1,3}))", re.IGNORECASE)
+_IN_A_WORD = re.compile(r"(?<=\w)([\"'])(\w*)\1|([\"'])(\w*)\3(?=\w)|(?<=\w)\\(?=\w)")
+_IFS = re.compile(r"\$(?:IFS\b|\{IFS\})")
+
+
+def _as_run(text: str) -> str:
+    """``text`` as a shell runs its commands, where a pattern reads characters: ``c&#117;rl``,
+    ``cu\\rl``, ``c"u"rl``, ``$'\\x63url'`` and ``curl${IFS}URL`` each run curl. (HTML's character
+    references too: a page shows, and a model reads, the characters.)"""
+    if "$" in text:
+        text = _IFS.sub(" ", _ANSI_C.sub(_ansi_c, text))
+    return _IN_A_WORD.sub(lambda part: part[2] or part[4] or "", _unescaped(text))
+
+
+def _ansi_c(quoted: re.Match[str]) -> str:
+    """What ``$'…'`` quotes, with its ``\\xHH``, ``\\uHHHH`` and octal codes as their characters."""
+    return _ANSI_C_CODE.sub(_code_point, quoted[1])
+
+
+def _code_point(code: re.Match[str]) -> str:
+    return chr(int(code[1] or code[2], 16) if code[3] is None else int(code[3], 8))
 
 
 def _unescaped(text: str) -> str:
