@@ -297,6 +297,19 @@ def _in_other_languages(text: str) -> bool:
 # What the last pattern needs (a cheap search first: it is the slowest).
 _CONFIRMING = re.compile("confirm|permission|approv|consent|sandbox|safety|yolo|dangerously|before|without")
 
+# A run of letters with no word break (``Ignoreallpreviousinstructions``, or a sentence spaced letter
+# by letter, one space between its words as well, joined by ``_joined_letters``): a model reads its
+# words, and the rules of words read it with their breaks optional (longer than most words, so rare).
+# Not an identifier in camel case, whose words the rules would read apart (``disableBypassPermissionsMode``,
+# a setting named in a note).
+_RUN_TOGETHER = re.compile(r"\b(?:[A-Z]?[a-z]{15,}|[A-Z]{16,})\b")
+_SQUASHED = {
+    n: re.compile(_PATTERNS[n][1].replace(r"\s+", r"\s*").replace(r"\b", ""), re.IGNORECASE | re.MULTILINE)
+    for n in (1, 2, 3)
+}
+# (each read only in a run holding a word it needs: the patterns read a long run slowly)
+_NEEDED_IN_A_RUN = {1: _NEEDED[1], 2: _NEEDED[2], 3: _CONFIRMING}
+
 # -- exfiltration: the cues -----------------------------------------------------------------------
 # A credential, key or environment file (a public key, known_hosts or authorized_keys is none).
 _FILE = (
@@ -742,6 +755,11 @@ def _why(read: str) -> str | None:
         why, pattern = _COMPILED[n]
         if _NEEDED[n].search(said) and pattern.search(words):
             return why
+    for run in _RUN_TOGETHER.finditer(words):
+        lowered_run = run[0].lower()
+        for n, squashed in _SQUASHED.items():
+            if _NEEDED_IN_A_RUN[n].search(lowered_run) and squashed.search(run[0]):
+                return _COMPILED[n][0]
     # (Cyrillic words are read before their letters become Latin look-alikes too)
     if any(_in_other_languages(t) for t in {words, read}):
         return _COMPILED[1][0]
