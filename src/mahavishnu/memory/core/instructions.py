@@ -730,7 +730,18 @@ def instruction_like(text: str) -> str | None:
     """Why ``text`` reads like an instruction to an agent (a few words), or None. A text with a
     terminal's escape sequences is read without them, then with only their ESC dropped: a model
     reads what a sequence swallows on a terminal (``ESC[Ignore``'s I, an OSC's title, a line after
-    an OSC never ended)."""
+    an OSC never ended). A base64 text in it that decodes to words is read as those words too: a
+    model decodes base64 unasked, and may follow what it says."""
+    why = _read_as_is(text)
+    blobs = _BASE64.finditer(text) if why is None else iter(())
+    for decoded in filter(None, (_decoded_words(blob[0]) for blob in blobs)):
+        if (why := _read_as_is(decoded)) is not None:
+            return f"{why} (in base64)"
+    return why
+
+
+def _read_as_is(text: str) -> str | None:
+    """``instruction_like`` of ``text`` itself (its base64 texts not decoded)."""
     why = _why(_normalised(text))
     if why is None and "\x1b" in text:
         why = _why(_normalised(text.replace("\x1b", "")))
@@ -909,18 +920,20 @@ def _follows_encoded_text(text: str) -> bool:
     not told to be followed, nor decodes to words."""
     for order in _DECODE_AND_DO.finditer(text):
         near = _BASE64.finditer(text, max(0, order.start() - _NEAR), order.end() + _NEAR)
-        if any(_decodes_to_words(blob[0]) for blob in near):
+        if any(_decoded_words(blob[0]) for blob in near):
             return True
     return False
 
 
-def _decodes_to_words(blob: str) -> bool:
-    """Whether the base64 text ``blob`` decodes to printable text with a space (words, a command)."""
+def _decoded_words(blob: str) -> str | None:
+    """What the base64 text ``blob`` decodes to if it is printable text with a space (words, a
+    command), else None (a key, a certificate, a long word)."""
     try:
         decoded = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True).decode()
     except ValueError:  # (a binascii.Error, or a UnicodeDecodeError: bytes, not text)
-        return False
-    return " " in decoded and all(line.isprintable() for line in decoded.expandtabs().splitlines())
+        return None
+    printable = all(line.isprintable() for line in decoded.expandtabs().splitlines())
+    return decoded if " " in decoded and printable else None
 
 
 def _runs_a_saved_download(text: str) -> bool:
