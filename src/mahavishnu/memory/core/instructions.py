@@ -599,6 +599,10 @@ _ORDER_WORDS = re.compile(
     r"(?<![\w-])(?:install|reinstall|run|execute|exec|source|launch|bootstrap|docker|podman|git|download|fetch"
     r"|grab|get|pull|curl|wget|iwr|invoke-webrequest|aria2c|save)\b"
 )
+# What may open an address, read past back to the words before it: a quote, a backtick, ``<``, a
+# markdown link's text ("install the helper from [here](http://…)": a model reads the order, and
+# the link it follows).
+_OPENS = re.compile(r"(?:\[[^\]\n]{0,80}\]\(|[`\"'<(])$")
 _CODE_FILE_AT_END = re.compile(_CODE_FILE, re.I)
 _BARE_URLS = re.compile(_BARE_URL, re.I)
 # What an address needs (each pattern opens with a literal: a fast search, where ``\d\.`` scans slowly).
@@ -615,7 +619,8 @@ def _from_a_bare_address(text: str) -> bool:
     if not orders:
         return False
     for url in _BARE_URLS.finditer(text):
-        end = url.start()
+        opened = _OPENS.search(text, max(0, url.start() - 84), url.start())
+        end = url.start() if opened is None else opened.start()
         begin = _sentence_start(text, max(0, end - 160), end, _COMMAND_ENDS)
         last = bisect.bisect_left(orders, end)  # (the nearest few: a nearer order word is an order too)
         near = orders[max(bisect.bisect_left(orders, begin), last - 6) : last]
