@@ -800,8 +800,15 @@ def _why(read: str) -> str | None:
 
 def _normalised(text: str) -> str:
     """``text`` with compatibility forms folded and what shows nothing dropped (a terminal's escape
-    sequences too: ``ignore\x1b[0m previous`` reads as the words)."""
-    return INVISIBLE.sub("", unicodedata.normalize("NFKC", without_escapes(text)))
+    sequences too: ``ignore\x1b[0m previous`` reads as the words), and Unicode's tag characters read
+    as the ASCII they shadow."""
+    text = INVISIBLE.sub("", unicodedata.normalize("NFKC", without_escapes(text)))
+    return _TAG_CHARACTER.sub(lambda tag: chr(ord(tag[0]) - 0xE0000), text)
+
+
+# Unicode's tag characters (U+E0020-U+E007E): nothing shows them, yet a model reads each as the ASCII
+# character it shadows, so a whole order can hide in a text that shows as "Hello" ("ASCII smuggling").
+_TAG_CHARACTER = re.compile("[\U000e0020-\U000e007e]")
 
 
 def _as_said(text: str) -> str:
