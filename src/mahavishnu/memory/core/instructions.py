@@ -767,14 +767,16 @@ def _why(read: str) -> str | None:
     why, pattern = _COMPILED[0]
     if _NEEDED[0].search(lowered) and (pattern.search(plain) or _runs_a_saved_download(plain)):
         return why
-    for n in (1, 2):
+    # (the word each rule of words needs, searched once)
+    needed = [n for n, word in _NEEDED_IN_A_RUN.items() if word.search(said)]
+    for n in needed:
         why, pattern = _COMPILED[n]
-        if _NEEDED[n].search(said) and pattern.search(words):
+        if n != 3 and pattern.search(words):
             return why
-    for run in _RUN_TOGETHER.finditer(words):
+    for run in _RUN_TOGETHER.finditer(words) if needed else ():
         lowered_run = run[0].lower()
-        for n, squashed in _SQUASHED.items():
-            if _NEEDED_IN_A_RUN[n].search(lowered_run) and squashed.search(run[0]):
+        for n in needed:
+            if _NEEDED_IN_A_RUN[n].search(lowered_run) and _SQUASHED[n].search(run[0]):
                 return _COMPILED[n][0]
     # (Cyrillic words are read before their letters become Latin look-alikes too)
     if any(_in_other_languages(t) for t in {words, read}):
@@ -795,7 +797,7 @@ def _why(read: str) -> str | None:
     if "rm" in lowered and pattern.search(plain):
         return why
     why, pattern = _COMPILED[3]
-    return why if _CONFIRMING.search(said) and pattern.search(words) else None
+    return why if 3 in needed and pattern.search(words) else None
 
 
 def _normalised(text: str) -> str:
@@ -835,7 +837,10 @@ def _as_run(text: str) -> str:
     references too: a page shows, and a model reads, the characters.)"""
     if "$" in text:
         text = _IFS.sub(" ", _ANSI_C.sub(_ansi_c, text))
-    return _IN_A_WORD.sub(lambda part: part[2] or part[4] or "", _unescaped(text))
+    text = _unescaped(text)
+    if "'" in text or '"' in text or "\\" in text:  # (a cheap test first: the pattern scans slowly)
+        text = _IN_A_WORD.sub(lambda part: part[2] or part[4] or "", text)
+    return text
 
 
 def _ansi_c(quoted: re.Match[str]) -> str:
@@ -940,6 +945,8 @@ def _follows_encoded_text(text: str) -> bool:
 def _decoded_words(blob: str) -> str | None:
     """What the base64 text ``blob`` decodes to if it is printable text with a space (words, a
     command), else None (a key, a certificate, a long word)."""
+    if blob.isalpha() and (blob.islower() or blob.isupper()):
+        return None  # a word or a run of one letter: base64 of text mixes cases
     try:
         decoded = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True).decode()
     except ValueError:  # (a binascii.Error, or a UnicodeDecodeError: bytes, not text)
