@@ -123,3 +123,57 @@ def test_a_broken_usage_yaml_is_one_line_and_the_logs_read_meanwhile_are_not_kep
     assert stored == 0
     usage_yaml.unlink()
     assert _json("daily")["totals"]["requests"] == 9  # type: ignore[index]
+
+
+def _claude_requests(home: Path, times: list[str]) -> None:
+    folder = home / ".claude" / "projects" / "-home-dev-src-shop"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [
+        {
+            "type": "assistant",
+            "sessionId": "s1",
+            "cwd": "/home/dev/src/shop",
+            "timestamp": at,
+            "message": {
+                "id": f"msg_{n}",
+                "model": "claude-sonnet-4-5-20250929",
+                "usage": {"input_tokens": 100 * (n + 1), "output_tokens": 10},
+            },
+        }
+        for n, at in enumerate(times)
+    ]
+    (folder / "s1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_timezone_groups_days_and_months_in_that_zone_as_ccusage_z_does(isolated_home: Path) -> None:
+    """The same requests, by UTC's days and by Tokyo's (+09:00), as ``ccusage claude daily -z``
+    and ``monthly -z`` print them on these logs (20.0.24); --since and --until are Tokyo's days."""
+    _claude_requests(
+        isolated_home,
+        ["2026-03-01T14:30:00Z", "2026-03-01T16:00:00Z", "2026-03-02T00:01:00Z", "2026-03-31T15:30:00Z"],
+    )
+
+    def inputs(*args: str) -> dict[str, int]:
+        data = _json(*args, "--tool", "claude")
+        key = "date" if data["period"] == "daily" else "month"
+        return {row[key]: row["input_tokens"] for row in data[str(data["period"])]}  # type: ignore[union-attr,index]
+
+    assert (
+        inputs("daily")
+        == inputs("daily", "-z", "UTC")
+        == {"2026-03-01": 300, "2026-03-02": 300, "2026-03-31": 400}
+    )
+    tokyo = {"2026-03-01": 100, "2026-03-02": 500, "2026-04-01": 400}
+    assert inputs("daily", "--timezone", "Asia/Tokyo") == inputs("daily", "-z", "asia/tokyo") == tokyo
+    assert inputs("monthly", "-z", "Asia/Tokyo") == {"2026-03": 600, "2026-04": 400}
+    assert inputs("-z", "Asia/Tokyo", "--since", "2026-03-02", "--until", "2026-03-31") == {"2026-03-02": 500}
+    first = _json("sessions", "-z", "Asia/Tokyo")["sessions"][0]["first"]  # type: ignore[index]
+    assert first == "2026-03-01T23:30:00+09:00"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Asia", "/etc/passwd", "../UTC", "+09:00", ""])
+def test_an_unknown_timezone_is_one_error_line_and_a_hint(isolated_home: Path, zone: str) -> None:
+    result = runner.invoke(app, ["usage", "daily", "--timezone", zone])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[0] == f"error: unknown time zone {zone!r}"
+    assert result.output.splitlines()[1].startswith("hint: Use an IANA name")

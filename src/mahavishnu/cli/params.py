@@ -222,6 +222,15 @@ USAGE_TOOLS = Param(
 )
 USAGE_SINCE = Param("since", ("--since",), str, None, "From this day on (YYYY-MM-DD, local time).")
 USAGE_UNTIL = Param("until", ("--until",), str, None, "Up to this day, included (YYYY-MM-DD).")
+USAGE_TIMEZONE = Param(
+    "timezone",
+    ("--timezone", "-z"),
+    str,
+    None,
+    "Days and months (--since and --until too) in this IANA time zone: UTC, Asia/Tokyo... "
+    "Default: the system's (TZ).",
+    metavar="ZONE",
+)
 USAGE_UNPRICED = Param(
     "unpriced",
     ("--unpriced",),
@@ -249,6 +258,7 @@ USAGE_REPORT = (
     USAGE_TOOLS,
     USAGE_SINCE,
     USAGE_UNTIL,
+    USAGE_TIMEZONE,
     JSON,
     USAGE_UNPRICED,
     USAGE_VERBOSE,

@@ -13,6 +13,7 @@ from mahavishnu.cli.params import (
     USAGE_BY,
     USAGE_REPORT,
     USAGE_SINCE,
+    USAGE_TIMEZONE,
     USAGE_TOOLS,
     USAGE_UNPRICED,
     USAGE_UNTIL,
@@ -38,6 +39,7 @@ def usage(
     tool: list[str] | None = typer_param(USAGE_TOOLS),
     since: str | None = typer_param(USAGE_SINCE),
     until: str | None = typer_param(USAGE_UNTIL),
+    timezone: str | None = typer_param(USAGE_TIMEZONE),
     as_json: bool = typer_param(JSON),
     unpriced: bool = typer_param(USAGE_UNPRICED),
     verbose: bool = typer_param(USAGE_VERBOSE),
@@ -45,7 +47,7 @@ def usage(
 ) -> None:
     """Tokens and cost per day (the default), month or session."""
     if ctx.invoked_subcommand is None:
-        show("daily", by, tool, since, until, as_json, unpriced, verbose, watch)
+        show("daily", by, tool, since, until, as_json, unpriced, verbose, watch, timezone)
 
 
 @app.command("daily")

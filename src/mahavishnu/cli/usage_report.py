@@ -28,20 +28,22 @@ def show(
     unpriced: bool,
     verbose: bool,
     watch: bool = False,
+    timezone: str | None = None,
 ) -> None:
     if watch:
         if as_json:
             raise InvalidInputError("--watch shows a table", hint="Drop --json, or --watch.")
-        _watch(lambda: show(period, by, tool, since, until, False, unpriced, verbose))
+        _watch(lambda: show(period, by, tool, since, until, False, unpriced, verbose, timezone=timezone))
         return
-    from mahavishnu.usage.report import parse_day, report
+    from mahavishnu.usage.report import parse_day, parse_zone, report
 
+    zone = parse_zone(timezone) if timezone is not None else None
     first, last = parse_day(since) if since else None, parse_day(until) if until else None
     if first and last and first > last:  # (an empty report would say no request was made)
         raise InvalidInputError(
             f"--since {since} is after --until {until}", hint="Swap them: --since is the first day."
         )
-    built = report(period, _by(by), tools(tool), first, last, verbose=verbose)
+    built = report(period, _by(by), tools(tool), first, last, verbose=verbose, zone=zone)
     for problem in built.problems:  # (a file's name may hold a line break or an escape: one line each)
         warn(escape(one_line(problem)))
     for file, line, why in built.bad_lines:

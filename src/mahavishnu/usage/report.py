@@ -9,7 +9,7 @@ to the totals again. With ``--by source`` they are the ``memory`` group.
 
 ``collect`` brings the ledger up to date with the logs and returns the requests of a time range,
 each once; ``build`` attributes and prices them and adds them up. Days and months are the local
-calendar's (as ccusage counts them)."""
+calendar's (as ccusage counts them), or a named time zone's (``--timezone``, ccusage's ``-z``)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import time as clock
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, available_timezones
 
 import orjson
 
@@ -164,6 +165,8 @@ class Report:
     problems: list[str] = field(default_factory=list)
     #: the skipped lines kept (file, line number, why), when asked for (``usage --verbose``)
     bad_lines: list[tuple[str, int, str]] = field(default_factory=list)
+    #: the time zone of its days, months and times (None: the local one)
+    zone: tzinfo | None = None
 
     def to_json(self) -> JSONObject:
         rows: list[JSONObject] = []
@@ -174,8 +177,8 @@ class Report:
             if self.period == "sessions":
                 row["assistants"] = list[JSONValue](sorted(line.assistants))
                 row["projects"] = list[JSONValue](sorted(line.projects))
-                row["first"] = _iso(line.first)
-                row["last"] = _iso(line.last)
+                row["first"] = _iso(line.first, self.zone)
+                row["last"] = _iso(line.last, self.zone)
             rows.append({**row, **line.to_json()})
         listed: list[JSONValue] = list(rows)
         return {
@@ -252,28 +255,30 @@ def build(
     period: Period,
     by: By | None,
     recalls: Iterable[Recalled] = (),
+    zone: tzinfo | None = None,
 ) -> Report:
-    """``records`` added up; ``recalls`` (what recall added to sessions, in the same range and
-    assistants) shown apart as memory's figures."""
+    """``records`` added up by the days or months of ``zone`` (None: the local ones); ``recalls``
+    (what recall added to sessions, in the same range and assistants) shown apart as memory's figures."""
     recalled = [recall for recall in recalls if recall.tool in _TOOL_OF]
     requests: list[UsageRecord] = []
     if recalled:  # read again to find each recall's session
         records = requests = records if isinstance(records, list) else list(records)
-    sums = Sums(period, by)
+    sums = Sums(period, by, zone)
     sums.add(records, attribution, pricing)
     lines, totals = sums.lines()
     if recalled:
-        _add_recalls(recalled, requests, lines, totals, attribution, pricing, period, by)
+        _add_recalls(recalled, requests, lines, totals, attribution, pricing, period, by, zone)
     return sums.report(lines, totals)
 
 
 class Sums:
     """Requests summed per (period, group, assistant, model, project): a few thousand sums for a
     year of logs, one small update per request; then the sums into lines. They can be dumped and
-    restored (the ledger keeps them) and added to (an append)."""
+    restored (the ledger keeps them) and added to (an append). Days and months are ``zone``'s
+    (None: the local ones)."""
 
-    def __init__(self, period: Period, by: By | None) -> None:
-        self.period, self.by = period, by
+    def __init__(self, period: Period, by: By | None, zone: tzinfo | None = None) -> None:
+        self.period, self.by, self.zone = period, by, zone
         self._sums: dict[tuple[str, str, Tool, str, str | None], _Sum] = {}
         self._unpriced: dict[str, list[int]] = {}  # provider/model: requests, tokens
         #: who served and at which rates, per ``_Where``: kept with the sums (an append's requests
@@ -285,7 +290,7 @@ class Sums:
 
     def add(self, records: Iterable[UsageRecord], attribution: Attribution, pricing: Pricing) -> None:
         period, by, sums, unpriced = self.period, self.by, self._sums, self._unpriced
-        day_of, known = self._day_of, self._known
+        day_of, known, zone = self._day_of, self._known, self.zone
         era = attribution.era
         for record in records:  # (priced() inlined: this loop is most of a report's time)
             (tool, _, time, model, fresh, output, cache_write, cache_read,
@@ -303,7 +308,7 @@ class Sums:
                 quarter = int(time // _QUARTER)
                 day = day_of.get(quarter)
                 if day is None:
-                    day = day_of[quarter] = clock.strftime("%Y-%m-%d", clock.localtime(time))
+                    day = day_of[quarter] = _day(time, zone)
                 when = day if period == "daily" else day[:7]
             group = "" if by is None else _group(by, tool, provider.name, model, project, source)
             key = (when, group, tool, model, project)
@@ -350,7 +355,9 @@ class Sums:
             else (lambda x: (x.period, x.group)),
         )
         listed = {name: (counts[0], counts[1]) for name, counts in sorted(self._unpriced.items())}
-        return Report(self.period, self.by, ordered, totals, list(listed), unpriced_counts=listed)
+        return Report(
+            self.period, self.by, ordered, totals, list(listed), unpriced_counts=listed, zone=self.zone
+        )
 
     def dump(self) -> bytes:
         providers: dict[Provider, int] = {}  # each once: a few, for thousands of ``_Where``s
@@ -370,10 +377,10 @@ class Sums:
         )
 
     @classmethod
-    def restore(cls, period: Period, by: By | None, data: bytes) -> Sums:
+    def restore(cls, period: Period, by: By | None, zone: tzinfo | None, data: bytes) -> Sums:
         """The sums ``dump`` gave (ValueError, KeyError or TypeError when ``data`` is not that)."""
         value = orjson.loads(data)
-        sums = cls(period, by)
+        sums = cls(period, by, zone)
         for key, part in value["sums"]:
             when, group, tool, model, project = key
             sums._sums[(when, group, tool, model, project)] = _Sum.restore(part)
@@ -439,6 +446,7 @@ def _add_recalls(
     pricing: Pricing,
     period: Period,
     by: By | None,
+    zone: tzinfo | None = None,
 ) -> None:
     """Each recall into its line: its day (or month, or session) and group, priced at the input
     rate of the request that carried it."""
@@ -460,7 +468,7 @@ def _add_recalls(
         if period == "sessions":
             when = session
         else:
-            day = clock.strftime("%Y-%m-%d", clock.localtime(recall.at))
+            day = _day(recall.at, zone)
             when = day if period == "daily" else day[:7]
         group = "" if by is None else _group(by, tool, provider.name, model, project, MEMORY)
         line = lines.get((when, group))
@@ -569,12 +577,14 @@ def report(
     until: date | None = None,
     *,
     verbose: bool = False,
+    zone: tzinfo | None = None,
 ) -> Report:
     """The whole report, for the CLI: logs read, attributed with this machine's switch history,
     priced with ``usage.yaml`` and ``genai-prices`` (both made ready while other processes read
     logs: a broken ``usage.yaml`` then stops the report with nothing stored). A first read adds
-    its rows up as it stores them. A ledger found damaged while read is made again from the logs."""
-    return _again_if_damaged(lambda: _report(period, by, list(tools), since, until, verbose))
+    its rows up as it stores them. A ledger found damaged while read is made again from the logs.
+    Days (``since`` and ``until`` too) and months are ``zone``'s (None: the local ones)."""
+    return _again_if_damaged(lambda: _report(period, by, list(tools), since, until, verbose, zone))
 
 
 _Made = TypeVar("_Made")
@@ -596,8 +606,9 @@ def _report(
     since: date | None,
     until: date | None,
     verbose: bool,
+    zone: tzinfo | None,
 ) -> Report:
-    start, end = _start(since), _start(until + timedelta(days=1)) if until else None
+    start, end = _start(since, zone), _start(until + timedelta(days=1), zone) if until else None
     ready: list[tuple[Attribution, Pricing]] = []
 
     def prices() -> tuple[Attribution, Pricing]:
@@ -608,17 +619,19 @@ def _report(
     recalled = recalls(wanted, start, end)
     every = bool(recalled) or telemetry.enabled()  # they need every request: nothing kept
     with collector.paused(), ledger.opened() as db:
-        folding = None if every else _Folding(Sums(period, by), wanted, start, end, prices)
+        folding = None if every else _Folding(Sums(period, by, zone), wanted, start, end, prices)
         refreshed = _refreshed(db, wanted, lambda: prices()[1].load(), folding)
         attribution, pricing = prices()
         if every:
             records = ledger.records(db, wanted, start, end)
-            built = build(records, attribution, pricing, period, by, recalled)
+            built = build(records, attribution, pricing, period, by, recalled, zone)
             metrics.record(priced(records, attribution, pricing), since, until)
         else:
             assert folding is not None
             folded = folding.sums if refreshed.whole else None
-            sums = _kept_sums(db, wanted, start, end, attribution, pricing, period, by, folded, refreshed.top)
+            sums = _kept_sums(
+                db, wanted, start, end, attribution, pricing, period, by, zone, folded, refreshed.top
+            )
             built = sums.report(*sums.lines())
         built.skipped_lines = ledger.skipped_lines(db)
         built.problems = refreshed.problems
@@ -694,6 +707,7 @@ def _kept_sums(
     pricing: Pricing,
     period: Period,
     by: By | None,
+    zone: tzinfo | None = None,
     folded: Sums | None = None,
     folded_upto: int = 0,
 ) -> Sums:
@@ -701,7 +715,9 @@ def _kept_sums(
     added since (an append), else all records added up again (``folded``: by a first read, as it
     stored them, the reads up to ``folded_upto``: not used when another report stored more since);
     kept for the next report."""
-    query = orjson.dumps([period, by, sorted(tools), since, until]).decode()
+    query = orjson.dumps(
+        [period, by, sorted(tools), since, until, None if zone is None else str(zone)]
+    ).decode()
     signature = hashlib.sha256(
         repr(
             (SUMS_VERSION, attribution.signature(), pricing.signature(), os.environ.get("TZ"),
@@ -712,10 +728,10 @@ def _kept_sums(
         top = ledger.last_row(db)
         kept = ledger.kept_sums(db, query)
         usable = kept if kept is not None and kept.signature == signature else None
-        sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by)
+        sums = _added_since(db, usable, tools, since, until, attribution, pricing, period, by, zone)
         if sums is None:
             if folded is None or folded_upto != top:
-                folded = Sums(period, by)
+                folded = Sums(period, by, zone)
                 folded.add(ledger.records(db, tools, since, until), attribution, pricing)
             sums = folded
         if kept is None or kept.upto != top or kept.signature != signature:
@@ -733,6 +749,7 @@ def _added_since(
     pricing: Pricing,
     period: Period,
     by: By | None,
+    zone: tzinfo | None,
 ) -> Sums | None:
     """``kept`` plus the records above the row it counted up to; None when it cannot be: none
     kept, or a new row is a request already counted at a later time (then it counts instead) or
@@ -740,7 +757,7 @@ def _added_since(
     if kept is None:
         return None
     try:
-        sums = Sums.restore(period, by, kept.data)
+        sums = Sums.restore(period, by, zone, kept.data)
     except (ValueError, KeyError, TypeError):  # a damaged cache: added up again
         return None
     new = ledger.records(db, tools, since, until, after=kept.upto)
@@ -786,9 +803,9 @@ def recalls(tools: Iterable[Tool], since: float | None, until: float | None) -> 
     ]
 
 
-def _start(day: date | None) -> float | None:
-    """The first second of ``day`` in local time."""
-    return None if day is None else datetime(day.year, day.month, day.day).timestamp()
+def _start(day: date | None, zone: tzinfo | None = None) -> float | None:
+    """The first second of ``day`` in ``zone`` (None: local time)."""
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
 
 
 #: The days a report can count from or to: it reads a day from its local midnight as seconds since
@@ -814,5 +831,30 @@ def day_start(day: date) -> float:
     return clock.mktime(day.timetuple())
 
 
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment).astimezone().isoformat(timespec="seconds")
+def _day(moment: float, zone: tzinfo | None) -> str:
+    """The day (``YYYY-MM-DD``) of ``moment`` in ``zone`` (None: local time)."""
+    if zone is None:
+        return clock.strftime("%Y-%m-%d", clock.localtime(moment))
+    return datetime.fromtimestamp(moment, zone).strftime("%Y-%m-%d")
+
+
+def _iso(moment: float, zone: tzinfo | None = None) -> str:
+    return datetime.fromtimestamp(moment, UTC).astimezone(zone).isoformat(timespec="seconds")
+
+
+def parse_zone(name: str) -> tzinfo | None:
+    """The IANA time zone ``name`` (``Asia/Tokyo``, ``UTC``; in any case, as ccusage takes it);
+    ``local``: None, the system's (``TZ``)."""
+    if name.lower() == "local":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ValueError, OSError, KeyError):  # unknown, a folder ("Asia"), a path, not a zone file
+        pass
+    for known in available_timezones():  # (read only for a name not spelled as the file is)
+        if known.lower() == name.lower():
+            return ZoneInfo(known)
+    raise InvalidInputError(
+        f"unknown time zone {name!r}",
+        hint="Use an IANA name such as UTC, Europe/Paris or Asia/Tokyo, or local.",
+    )
