@@ -494,6 +494,36 @@ def test_a_streamed_reply_counts_its_final_output_once_however_its_lines_are_rea
     assert (_requests(_checked()), _output(_checked())) == (3, 2 + 159 + 4)
 
 
+def _ended(output: int, fresh: int, read: int, at: float = JAN_1 + 11 * 3600) -> bytes:
+    """A line of a streamed reply whose input and cache read a gateway reports only at its end."""
+    line = json.loads(_streamed(output, at))
+    line["message"]["usage"].update(input_tokens=fresh, cache_read_input_tokens=read)
+    return json.dumps(line).encode() + b"\n"
+
+
+def test_a_streamed_reply_has_its_last_lines_input_and_cache_when_only_its_end_reports_them(
+    isolated_home: Path, added: list[int]
+) -> None:
+    """A gateway may report a reply's input and cache tokens only at the stream's end: the first
+    lines Claude Code writes of it have 0 there, the last one the reply's (Claude Code takes the
+    end's counts). The request has the tokens of its line with the most output, as ccusage 20.0.24
+    counts it: read at once, across an append, in a resumed copy."""
+    log = _session(isolated_home)
+    log.write_bytes(_line(1) + _ended(1, 0, 0) + _ended(5, 0, 0, JAN_1 + 11 * 3600 + 1))
+    first = _checked()
+    assert (_total(first, "input_tokens"), _total(first, "cache_read_tokens")) == (1, 3)
+    with log.open("ab") as handle:
+        handle.write(_ended(80, 1200, 4000, JAN_1 + 11 * 3600 + 4))
+    counted = (2, 1 + 1200, 2 + 80, 3 + 4000)
+    again = _checked()
+    figures = ("requests", "input_tokens", "output_tokens", "cache_read_tokens")
+    assert tuple(_total(again, name) for name in figures) == counted
+    _session(isolated_home, "s2").write_bytes(_ended(1, 0, 0) + _ended(80, 1200, 4000))  # resumed
+    assert tuple(_total(_checked(), name) for name in figures) == counted
+    log.rename(_session(isolated_home, "s3"))  # the same lines read in one go
+    assert tuple(_total(_checked(), name) for name in figures) == counted
+
+
 def test_a_subagents_replay_of_a_parents_reply_is_not_counted_again(isolated_home: Path) -> None:
     """A subagent's log (``isSidechain``) may write a parent's reply again under a new request id
     (ccusage's issue 913): one message id is one API response, billed once."""

@@ -58,13 +58,14 @@ from mahavishnu.json_types import JSONObject
 from mahavishnu.usage import sqlite_log
 from mahavishnu.usage.logfile import HEAD_BYTES, Block, Numbered, Tail, parse_object
 from mahavishnu.usage.readers import READERS, Reader, State
-from mahavishnu.usage.records import BadLine, Tool, UsageRecord
+from mahavishnu.usage.records import BadLine, Tool, UsageRecord, snapshot
 
 #: 13: a Codex fork's copy of its parent's history is no request; 14: secrets in names masked,
 #: a line with a lone surrogate escape read; 15: a Pi reply's key has its time (Ollama's ids repeat);
 #: 16: and its entry id (two sessions' replies of one id in one millisecond were one); 17: a Claude
-#: Code request's key has its model (a gateway's ids repeat)
-VERSION = 17
+#: Code request's key has its model (a gateway's ids repeat); 18: a streamed Claude Code reply's
+#: input and cache tokens are its most-output line's, not its first's (records.snapshot)
+VERSION = 18
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes' digest, the
 #: reader's state, the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]
@@ -940,8 +941,9 @@ def _selected(
 
 
 def _first_of_each(rows: list[Any]) -> list[UsageRecord]:
-    """``rows`` (in the ledger's order) oldest first, each request once: its first, with the most
-    output any of its rows reports (a streamed reply read as it was being written)."""
+    """``rows`` (in the ledger's order) oldest first, each request once: at its first time, with
+    the tokens of the row that reports the most output (a streamed reply read as it was being
+    written: ``records.snapshot``)."""
     rows.sort(key=itemgetter(2))
     at: dict[str, int] = {}
     make = UsageRecord._make
@@ -952,8 +954,8 @@ def _first_of_each(rows: list[Any]) -> list[UsageRecord]:
         if where is None:
             at[row[1]] = len(found)
             append(make(row))
-        elif row[5] > found[where].output:
-            found[where] = found[where]._replace(output=row[5])
+        elif row[5] > found[where].output:  # a later line of a streamed reply: its figures
+            found[where] = snapshot(found[where], make(row))
     return found
 
 

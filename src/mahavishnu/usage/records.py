@@ -56,6 +56,20 @@ class UsageRecord(NamedTuple):
         return self
 
 
+def snapshot(first: UsageRecord, later: UsageRecord) -> UsageRecord:
+    """A request logged more than once, as a streamed reply is (each line its figures so far): at
+    ``first``'s time and place, with the tokens of ``later``, a line of it with more output. Claude
+    Code updates a reply's input and cache counts too when the stream's end reports them (a gateway
+    may report them only there): a later line's counts are the reply's, not the first's."""
+    return first._replace(
+        input=later.input,
+        output=later.output,
+        cache_write=later.cache_write,
+        cache_read=later.cache_read,
+        cache_write_1h=later.cache_write_1h,
+    )
+
+
 FAST = "fast"
 FAST_SUFFIX = "-fast"
 

@@ -693,9 +693,10 @@ class _Folding:
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-#: 12: a model id led by its owner (pricing._by_prefix); 11: a Bedrock model id is Bedrock's
-#: (pricing._owner); 10: a row before --since (ledger.records)
-SUMS_VERSION = 12
+#: 13: a streamed reply's tokens are its most-output line's (records.snapshot); 12: a model id led
+#: by its owner (pricing._by_prefix); 11: a Bedrock model id is Bedrock's (pricing._owner); 10: a
+#: row before --since (ledger.records)
+SUMS_VERSION = 13
 
 
 def _kept_sums(

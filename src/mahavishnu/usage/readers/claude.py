@@ -8,9 +8,11 @@ usage on each) and a resumed or forked session repeats earlier messages in its n
 replay a parent's reply under a new one, ccusage's issue 913) with the model (a gateway's ids may
 repeat: two models' replies under one id were one request, the first's input with the most output
 of either; a copy and a streamed reply's lines name the same model), and a request is counted
-once, at the time of its first line, with the most output any of its lines reports: Claude Code writes a
-streamed reply as it comes, each line's ``output_tokens`` the count so far (the first line's is a
-few tokens; older ccusage releases kept it, under-counting output two or three times: its issues 901, 938).
+once, at the time of its first line, with the tokens of its line that reports the most output: Claude
+Code writes a streamed reply as it comes, each line's usage the figures so far (the first line's
+``output_tokens`` is a few tokens; older ccusage releases kept it, under-counting output two or
+three times: its issues 901, 938; and a gateway that reports input and cache counts only at the
+stream's end has 0 there on the first lines: Claude Code takes the end's).
 Subagents' lines (``isSidechain``) are helpers'. The ``<synthetic>`` model's placeholders (an API
 error shown as a message) used no tokens.
 
@@ -31,7 +33,7 @@ from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage.logfile import Block
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
-from mahavishnu.usage.records import FAST, FAST_SUFFIX, HELPER, MAIN, UsageRecord, count
+from mahavishnu.usage.records import FAST, FAST_SUFFIX, HELPER, MAIN, UsageRecord, count, snapshot
 
 WANTED = (b'"usage"',)
 
@@ -96,8 +98,8 @@ _DOUBT = (msgspec.MsgspecError, RecursionError, ValueError, TypeError, Arithmeti
 
 
 def decode_block(path: Path, block: Block, seen: dict[Hashable, int]) -> list[UsageRecord] | None:
-    """The records of a block of lines, decoded in one call, each request once with the most output
-    any of its lines reports (``seen``: its message id, and the output counted: a
+    """The records of a block of lines, decoded in one call, each request once with the tokens of
+    its line that reports the most output (``seen``: its message id, and the output counted: a
     line of a request seen before makes a record only when it reports more, as ``ledger._once``
     lets it through); None when a line needs
     reading alone or by ``parse`` (one that is not JSON, not UTF-8, of another shape, bad: the block is
@@ -122,11 +124,13 @@ def decode_block(path: Path, block: Block, seen: dict[Hashable, int]) -> list[Us
             if message is None or message.usage is None:
                 continue  # (not a request: a prompt, a tool's result, a summary)
             key = (message.id, message.model) if message.id else None  # (as ``_record`` keys it)
-            if key is not None and key in new:  # a streamed reply's next line: its output so far
+            if key is not None and key in new:  # a streamed reply's next line: its figures so far
                 earlier = found[new[key]]
-                output = count(message.usage.output_tokens)
-                if output > earlier.output:
-                    found[new[key]] = earlier._replace(output=output)
+                if count(message.usage.output_tokens) > earlier.output:
+                    later = _typed_record(path, entry)
+                    if not later:
+                        return None
+                    found[new[key]] = snapshot(earlier, later[0])
                 continue
             if key is not None and key in seen and count(message.usage.output_tokens) <= seen[key]:
                 continue
