@@ -136,6 +136,25 @@ def test_clients_that_hang_send_garbage_or_die_do_not_take_it_down(running: Supe
     assert daemon.ping() is not None and running.status(SERVICE).state == "running"
 
 
+def test_a_client_that_never_reads_its_long_answer_delays_nobody(running: Supervisor) -> None:
+    """An answer longer than the socket takes at once (a 900 kB error: the mode is quoted back) to
+    a client that does not read it: the next client is answered meanwhile, and the first one still
+    gets the whole answer when it reads at last."""
+    import select
+
+    mode = "z" * 900_000
+    request = message("search", query="sqlite", mode=mode)
+    with socket.socket(socket.AF_UNIX) as slow:
+        slow.connect(str(socket_path()))
+        slow.sendall(json.dumps(request).encode() + b"\n")
+        slow.shutdown(socket.SHUT_WR)
+        assert select.select([slow], [], [], 30)[0]  # its answer is being written: the next one waits for it
+        answer = daemon.request("search", {"query": "sqlite", "limit": 1}, timeout=5)
+        assert answer is not None and answer["ok"] and len(answer["result"]) == 1
+        slow.settimeout(30)
+        assert json.loads(daemon._read_all(slow))["error"] == f"invalid search mode {mode!r}"
+
+
 @pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="Linux: prlimit")
 def test_a_burst_beyond_its_open_files_limit_does_not_stop_it(running: Supervisor) -> None:
     """``accept`` failing for want of a descriptor (EMFILE) is a moment, not a shutdown: the

@@ -44,13 +44,15 @@ Safety: the socket is created 0600 inside a 0700 directory, no network port; a p
 user is refused (``SO_PEERCRED``); each request is read in its own thread within a deadline and
 answered in turn by the main thread, captures by a capture thread of their own (an import of a
 long session must not hold up a recall), so a client that hangs or dies mid-request costs that
-request only. A client waits a bounded time (a recall: ``RECALL_SECONDS``) and, when no answer
-comes, does the work itself. SIGTERM closes the socket and the stores, and removes the socket
-file; a capture cut short (SIGTERM, SIGKILL) is redone by the next one, since an import only
-re-reads the assistant's own session file and is idempotent. While nothing is captured, the capture
-thread delivers, every ``sync.DELIVER_SECONDS``, what this machine's outbox holds for the daemon's
-store (``memory/loop/sync.py``: stored while the team store was unreachable). Only the standard
-library is imported until a request needs the store: the client side stays cheap for the hooks.
+request only; the part of an answer its socket does not take at once is written by a thread of its
+own, so a client that does not read its answer holds up no other. A client waits a bounded time (a
+recall: ``RECALL_SECONDS``) and, when no answer comes, does the work itself. SIGTERM closes the
+socket and the stores, and removes the socket file; a capture cut short (SIGTERM, SIGKILL) is redone
+by the next one, since an import only re-reads the assistant's own session file and is idempotent.
+While nothing is captured, the capture thread delivers, every ``sync.DELIVER_SECONDS``, what this
+machine's outbox holds for the daemon's store (``memory/loop/sync.py``: stored while the team store
+was unreachable). Only the standard library is imported until a request needs the store: the client
+side stays cheap for the hooks.
 """
 
 from __future__ import annotations
@@ -815,8 +817,7 @@ def _listen(
                 if item is None:  # the listener was shut down
                     break
                 message, conn = item
-                with conn:
-                    _answer(daemon, conn, message)
+                _answer(daemon, conn, message)
                 if daemon.outdated():
                     print("the installed code changed: exiting so the next start runs it", flush=True)
                     why = "outdated"
@@ -860,8 +861,7 @@ def _capture_thread(daemon: Daemon, captures: Captures) -> None:
             if conn is None:  # acknowledged to its hook, which did not wait
                 _capture_for_hook(daemon, message)
                 continue
-            with conn:
-                _answer(daemon, conn, message)
+            _answer(daemon, conn, message)
         finally:
             daemon.last_request = time.monotonic()
             daemon.capturing -= 1
@@ -1004,8 +1004,37 @@ def _answer(daemon: Daemon, conn: socket.socket, message: Any) -> None:
         print(f"request failed: {type(exc).__name__}: {exc}", flush=True)
     answer["ms"] = round((time.perf_counter() - began) * 1000, 1)
     answer["cpu_ms"] = round((time.process_time() - cpu) * 1000, 1)  # on a busy machine, the truer cost
-    with contextlib.suppress(OSError):  # the client went away (crashed, timed out): nothing to do
-        conn.sendall(json.dumps(answer, ensure_ascii=False, default=str).encode() + b"\n")
+    _send(conn, json.dumps(answer, ensure_ascii=False, default=str).encode() + b"\n")
+
+
+def _send(conn: socket.socket, data: bytes) -> None:
+    """Write an answer and close its connection, without waiting for the client: what the socket
+    does not take at once (a long answer to a client slow to read it, or that never does) is
+    written by a thread of its own within ``REQUEST_SECONDS``, so the thread that answers goes on
+    to the next request."""
+    import threading
+
+    try:
+        conn.setblocking(False)
+        sent = conn.send(data)
+    except BlockingIOError:
+        sent = 0
+    except OSError:  # the client went away (crashed, timed out): nothing to do
+        sent = len(data)
+    if sent == len(data):
+        conn.close()
+        return
+    conn.settimeout(REQUEST_SECONDS)
+    writer = threading.Thread(target=_send_rest, args=(conn, memoryview(data)[sent:]), daemon=True)
+    try:
+        writer.start()
+    except RuntimeError:  # no thread to be had now: that client falls back
+        conn.close()
+
+
+def _send_rest(conn: socket.socket, rest: memoryview) -> None:
+    with conn, contextlib.suppress(OSError):  # (a client that reads too slowly: it falls back)
+        conn.sendall(rest)
 
 
 def _same_user(conn: socket.socket) -> bool:
