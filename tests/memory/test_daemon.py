@@ -291,6 +291,25 @@ def test_protocol_answers() -> None:
         served.close()
 
 
+def test_it_keeps_the_settings_last_asked_for_and_no_more(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every edit of a settings file, every project with files of its own is a new settings key: a
+    daemon that runs for days keeps ``SETTINGS_KEPT`` of them, those asked for last."""
+    from mahavishnu import settings_snapshot
+
+    monkeypatch.setattr(settings_snapshot, "process_key", lambda: ["in", os.getcwd()])
+    served = Daemon()
+    folders = [tmp_path / str(n) for n in range(daemon.SETTINGS_KEPT + 4)]
+    for folder in folders:
+        folder.mkdir()
+        assert served.settings_for(str(folder), ["in", str(folder)]) is not None
+        assert served.settings_for(str(folders[0]), ["in", str(folders[0])]) is not None  # all along
+    kept = {json.loads(name)[1] for name in served.settings_by_key}
+    assert len(kept) == daemon.SETTINGS_KEPT
+    assert {str(folders[0]), str(folders[-1])} <= kept and str(folders[1]) not in kept
+
+
 def test_a_request_trickling_in_is_dropped_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     """``REQUEST_SECONDS`` is for the whole request: a client sending a byte now and then (within
     each read's timeout) must not hold its reader thread and socket for as long as it likes."""

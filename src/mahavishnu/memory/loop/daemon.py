@@ -23,13 +23,13 @@ pool of at most ``memory.daemon_pool_size`` connections (2): the machine's termi
 the server through it, so a team server's connections grow with machines, not terminals. Settings
 follow the client: ``settings_key`` is its ``settings_snapshot.process_key()`` (which names the
 settings files, the project's included, the code, and a digest of the ``MAHAVISHNU_*`` settings
-variables); the daemon loads the settings for an unknown key from the client's working directory,
-and serves it only when its own key there is the same (same files, same variables: a daemon runs
-with the environment of whoever started it), else the client does the work itself. It keeps one
-store open per memory configuration. A client's ``held`` are the values of its environment's
-variables named as secrets (``redaction.held``): the scrubber redacts them too in what the daemon
-does for that request (its captures and the hits it returns), as the client itself would; they
-are never written anywhere.
+variables); the daemon loads the settings for an unknown key from the client's working directory
+(it keeps those of the last ``SETTINGS_KEPT`` keys), and serves it only when its own key there is
+the same (same files, same variables: a daemon runs with the environment of whoever started it),
+else the client does the work itself. It keeps one store open per memory configuration. A
+client's ``held`` are the values of its environment's variables named as secrets
+(``redaction.held``): the scrubber redacts them too in what the daemon does for that request (its
+captures and the hits it returns), as the client itself would; they are never written anywhere.
 
 One daemon, and it goes away: a daemon holds an exclusive lock (``flock`` on ``memory.lock``
 beside the socket) from before it warms the store until it exits, so a second one started at the
@@ -64,6 +64,7 @@ import os
 import socket
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,9 @@ REQUEST_SECONDS = 10.0  # the server's deadline for reading a request and writin
 #: How long a recall hook waits for the daemon before recalling in-process: a warm daemon answers
 #: in milliseconds, so a longer wait only means it is stopped or stuck.
 RECALL_SECONDS = 1.0
+#: How many clients' settings a daemon keeps loaded (``Daemon.settings_for``): each edit of a
+#: settings file, each project with files of its own makes a new key, and a daemon runs for days.
+SETTINGS_KEPT = 16
 _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
 _START_MARKER_SECONDS = 60.0
 #: The ops the assistants' hooks send: their stdout is the hook's JSON and nothing is said on stderr.
@@ -366,7 +370,7 @@ class Daemon:
         import threading
 
         self.started = time.time()
-        self.settings_by_key: dict[str, Settings] = {}
+        self.settings_by_key: OrderedDict[str, Settings] = OrderedDict()  # the last asked for last
         self.stores: dict[str, MemoryStore] = {}
         self.writers: dict[str, MemoryStore] = {}
         self.code = _code_stamp()
@@ -444,6 +448,7 @@ class Daemon:
         with self.lock:  # (the working directory is the process's, not the thread's)
             known = self.settings_by_key.get(name)
             if known is not None:
+                self.settings_by_key.move_to_end(name)
                 return known
             try:
                 with _working_directory(cwd):
@@ -453,6 +458,8 @@ class Daemon:
             except Exception:  # an unreadable cwd or settings file: the client reports it
                 return None
             self.settings_by_key[name] = settings
+            if len(self.settings_by_key) > SETTINGS_KEPT:  # (the one asked for longest ago)
+                self.settings_by_key.popitem(last=False)
             return settings
 
     def store_for(self, settings: Settings) -> MemoryStore:
