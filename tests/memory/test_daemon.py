@@ -310,6 +310,38 @@ def test_it_keeps_the_settings_last_asked_for_and_no_more(
     assert {str(folders[0]), str(folders[-1])} <= kept and str(folders[1]) not in kept
 
 
+def test_it_keeps_the_stores_last_asked_for_open_and_no_more(isolated_home: Path) -> None:
+    """Each memory configuration has a store of its own (its embedder, its vector index): one for
+    each ``memory.hybrid_alpha`` tried while tuning it must not stay open for the daemon's life."""
+    from mahavishnu.errors import StoreClosedError
+
+    settings = load_settings()
+
+    def tuned(alpha: float) -> Any:
+        return settings.model_copy(
+            update={"memory": settings.memory.model_copy(update={"hybrid_alpha": alpha})}
+        )
+
+    served = Daemon()
+    try:
+        first = served.store_for(settings)
+        writer = served.writer_for(settings)
+        opened = []
+        for n in range(daemon.STORES_KEPT + 2):
+            opened.append(served.store_for(tuned((n + 1) / 100)))  # (the default: 0.5)
+            assert served.writer_for(settings) is writer  # asked for all along: kept
+        assert len(served.stores) == daemon.STORES_KEPT and first in served.stores.values()
+        assert opened[-1] in served.stores.values() and opened[0] not in served.stores.values()
+        with pytest.raises(StoreClosedError):  # closed, not only forgotten
+            opened[0].stats()
+        # one closed by the other thread while a request used it: that client does it itself
+        served.store_for = lambda _settings: opened[0]  # type: ignore[method-assign]
+        answer = served.handle(message("search", query="wal", mode="text"))
+        assert answer == {"ok": False, "fallback": "the store was closed"}
+    finally:
+        served.close()
+
+
 def test_a_request_trickling_in_is_dropped_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     """``REQUEST_SECONDS`` is for the whole request: a client sending a byte now and then (within
     each read's timeout) must not hold its reader thread and socket for as long as it likes."""

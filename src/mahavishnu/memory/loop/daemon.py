@@ -26,10 +26,11 @@ settings files, the project's included, the code, and a digest of the ``MAHAVISH
 variables); the daemon loads the settings for an unknown key from the client's working directory
 (it keeps those of the last ``SETTINGS_KEPT`` keys), and serves it only when its own key there is
 the same (same files, same variables: a daemon runs with the environment of whoever started it),
-else the client does the work itself. It keeps one store open per memory configuration. A
-client's ``held`` are the values of its environment's variables named as secrets
-(``redaction.held``): the scrubber redacts them too in what the daemon does for that request (its
-captures and the hits it returns), as the client itself would; they are never written anywhere.
+else the client does the work itself. It keeps one store open per memory configuration (for the
+last ``STORES_KEPT`` asked for). A client's ``held`` are the values of its environment's variables
+named as secrets (``redaction.held``): the scrubber redacts them too in what the daemon does for
+that request (its captures and the hits it returns), as the client itself would; they are never
+written anywhere.
 
 One daemon, and it goes away: a daemon holds an exclusive lock (``flock`` on ``memory.lock``
 beside the socket) from before it warms the store until it exits, so a second one started at the
@@ -97,6 +98,10 @@ RECALL_SECONDS = 1.0
 #: How many clients' settings a daemon keeps loaded (``Daemon.settings_for``): each edit of a
 #: settings file, each project with files of its own makes a new key, and a daemon runs for days.
 SETTINGS_KEPT = 16
+#: How many memory configurations a daemon keeps a store open for (each with its embedder and
+#: vector index in memory): a project's own ``memory.*`` settings, or each value tried while tuning
+#: one, is another.
+STORES_KEPT = 4
 _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
 _START_MARKER_SECONDS = 60.0
 #: The ops the assistants' hooks send: their stdout is the hook's JSON and nothing is said on stderr.
@@ -371,7 +376,7 @@ class Daemon:
 
         self.started = time.time()
         self.settings_by_key: OrderedDict[str, Settings] = OrderedDict()  # the last asked for last
-        self.stores: dict[str, MemoryStore] = {}
+        self.stores: OrderedDict[str, MemoryStore] = OrderedDict()  # the last asked for last
         self.writers: dict[str, MemoryStore] = {}
         self.code = _code_stamp()
         self.lock: threading.RLock = threading.RLock()
@@ -411,13 +416,15 @@ class Daemon:
         return reply
 
     def _answered(self, op: str, settings: Settings, args: dict[str, Any]) -> dict[str, Any]:
-        from mahavishnu.errors import MahavishnuError
+        from mahavishnu.errors import MahavishnuError, StoreClosedError
 
         try:
             store = self.writer_for(settings) if op in WRITE_OPS else self.store_for(settings)
             result = _OPS[op](store, settings, args)
         except ClientDoesIt as why:
             return {"ok": False, "fallback": str(why)}
+        except StoreClosedError:  # (dropped by the other thread meanwhile: superseded, or too many)
+            return {"ok": False, "fallback": "the store was closed"}
         except MahavishnuError as exc:
             return {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
         if op in WRITE_OPS:
@@ -473,6 +480,10 @@ class Daemon:
                 store = None
             if store is None:
                 store = self.stores[name] = MemoryStore.open(settings, backend=_pooled_backend(settings))
+                if len(self.stores) > STORES_KEPT:  # (the one asked for longest ago, its writer with it)
+                    self._drop(next(iter(self.stores)))
+            else:
+                self.stores.move_to_end(name)
             return store
 
     def _drop(self, name: str) -> None:
@@ -499,6 +510,8 @@ class Daemon:
                 store = self.writers[name] = MemoryStore.open(
                     settings, embedder=reader.embedder, backend=shared
                 )
+            else:  # (its reader is there too: the two go together, when least recently asked for)
+                self.stores.move_to_end(name)
             return store
 
     def warm(self, settings: Settings) -> None:
