@@ -291,6 +291,28 @@ def test_protocol_answers() -> None:
         served.close()
 
 
+def test_a_request_of_the_wrong_shape_falls_back(isolated_home: Path) -> None:
+    """What another local process may send: an op or arguments that are no string or object are
+    read, queued and answered like an unknown op, never a reader thread's TypeError (its client
+    then waited for an answer that never came)."""
+    import queue
+
+    served, client = socket.socketpair()
+    requests: queue.Queue[Any] = queue.Queue()
+    with client:
+        client.sendall(json.dumps({**message("search", query="x"), "op": ["capture"]}).encode() + b"\n")
+        daemon._read_request(Daemon.__new__(Daemon), served, requests, queue.Queue())
+        queued, conn = requests.get_nowait()
+    conn.close()
+    answering = Daemon()
+    try:
+        assert answering.handle(queued) == {"ok": False, "fallback": "unknown op ['capture']"}
+        assert answering.handle({**message("search"), "op": {"a": 1}})["fallback"] == "unknown op {'a': 1}"
+        assert answering.handle({**message("search"), "args": ["x"]}) == {"ok": False, "fallback": "protocol"}
+    finally:
+        answering.close()
+
+
 def test_it_keeps_the_settings_last_asked_for_and_no_more(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -396,8 +396,11 @@ class Daemon:
         op = message.get("op")
         if op == "ping":
             return {"ok": True, "result": self.status()}
-        if op not in _OPS:
+        if not isinstance(op, str) or op not in _OPS:  # (a list or an object: no op, and no TypeError)
             return {"ok": False, "fallback": f"unknown op {op!r}"}
+        args = message.get("args") or {}
+        if not isinstance(args, dict):
+            return {"ok": False, "fallback": "protocol"}
         self.last_request = time.monotonic()
         settings = self.settings_for(message.get("cwd"), message.get("settings_key"))
         if settings is None:
@@ -407,7 +410,7 @@ class Daemon:
         command = telemetry.remote_command(message.get("command"))  # the client's, when it sent it
         handed = message.get("held")
         with command or contextlib.nullcontext(), also_held(handed if isinstance(handed, list) else ()):
-            reply = self._answered(op, settings, message.get("args") or {})
+            reply = self._answered(op, settings, args)
             if command is not None:
                 failed = not reply.get("ok") and "fallback" not in reply
                 command.set(outcome="error" if failed else "ok", exit_code=int(reply.get("exit_code") or 0))
@@ -966,7 +969,8 @@ def _read_request(
         message = json.loads(data.split(b"\n", 1)[0]) if data else None
     except (ValueError, RecursionError):  # (nested too deeply: not a client's; it falls back)
         message = None
-    writes = isinstance(message, dict) and message.get("op") in WRITE_OPS
+    op = message.get("op") if isinstance(message, dict) else None
+    writes = isinstance(op, str) and op in WRITE_OPS  # (an op that is a list: answered as no op)
     if isinstance(message, dict) and writes and _hook_does_not_wait(message):
         if _acknowledge(daemon, conn, message):
             captures.put((message, None))
