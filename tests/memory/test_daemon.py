@@ -291,6 +291,43 @@ def test_protocol_answers() -> None:
         served.close()
 
 
+def test_a_client_waits_its_time_while_the_daemons_backlog_is_full(tmp_path: Path) -> None:
+    """A burst of clients fills the listen backlog for a moment: the next client waits (within its
+    timeout) to be taken, rather than doing the work itself at once for a daemon that is there."""
+    import threading
+
+    path = tmp_path / "memory.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(1)
+    burst: list[socket.socket] = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            burst.append(socket.socket(socket.AF_UNIX))
+            burst[-1].setblocking(False)
+            burst[-1].connect(str(path))
+
+    def serve_later() -> None:  # the burst goes, then the client waiting is answered
+        time.sleep(0.3)
+        for conn in burst:
+            conn.close()
+        while True:
+            conn, _ = listener.accept()
+            with conn:
+                if conn.recv(65536):
+                    conn.sendall(b'{"ok": true, "result": "taken"}\n')
+                    return
+
+    server = threading.Thread(target=serve_later, daemon=True)
+    server.start()
+    try:
+        answer = daemon._exchange(path, {"op": "ping", "protocol": PROTOCOL}, 10)
+    finally:
+        server.join(10)
+        listener.close()
+    assert answer == {"ok": True, "result": "taken"}
+
+
 def test_a_request_of_the_wrong_shape_falls_back(isolated_home: Path) -> None:
     """What another local process may send: an op or arguments that are no string or object are
     read, queued and answered like an unknown op, never a reader thread's TypeError (its client

@@ -273,12 +273,25 @@ def _exchange(path: Path, message: dict[str, Any], timeout: float) -> Any:
     _check_private(path.parent)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
-        conn.connect(str(path))
+        _connect(conn, path, deadline)
         _until(conn, deadline)
         conn.sendall(json.dumps(message, ensure_ascii=False).encode() + b"\n")
         conn.shutdown(socket.SHUT_WR)
         data = _read_all(conn, deadline)
     return json.loads(data) if data else None
+
+
+def _connect(conn: socket.socket, path: Path, deadline: float) -> None:
+    """Connect, waiting until ``deadline`` while the daemon's backlog is full (a burst of clients):
+    a Unix socket with a timeout says so at once (EAGAIN), where it would wait for a TCP server."""
+    while True:
+        try:
+            conn.connect(str(path))
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("the memory daemon did not take the connection in time") from None
+            time.sleep(0.01)
 
 
 def _until(conn: socket.socket, deadline: float | None) -> None:
@@ -814,7 +827,7 @@ def _listen(
                 os.umask(old_umask)
             os.chmod(path, 0o600)
             bound = path.stat().st_ino
-            listener.listen(64)
+            listener.listen(socket.SOMAXCONN)  # (a burst of hooks waits there, not refused at once)
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
             idle = f", exits after {idle_seconds:g} s idle" if idle_seconds else ""
