@@ -328,6 +328,29 @@ def test_a_client_waits_its_time_while_the_daemons_backlog_is_full(tmp_path: Pat
     assert answer == {"ok": True, "result": "taken"}
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [1],
+        {"ok": "yes"},
+        {"ok": False},
+        {"ok": False, "error": "x", "exit_code": "abc"},
+        {"ok": False, "error": {"a": 1}, "hint": [1], "exit_code": 10**20},
+    ],
+)
+def test_an_answer_not_the_daemons_leaves_the_work_to_its_caller(
+    answer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever else answers on the socket (another version, another program): the hook does its
+    work itself, no traceback (an exit code that was no number raised ValueError in the hook)."""
+    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
+    monkeypatch.setattr(daemon, "_exchange", lambda *_args: answer)
+    assert daemon.exchange("context", {}, 1) == (None, "broken")
+    said = {"ok": False, "error": "invalid search mode 'x'", "hint": None, "exit_code": 2}
+    monkeypatch.setattr(daemon, "_exchange", lambda *_args: said)
+    assert daemon.exchange("search", {}, 1) == (said, "")
+
+
 def test_a_request_of_the_wrong_shape_falls_back(isolated_home: Path) -> None:
     """What another local process may send: an op or arguments that are no string or object are
     read, queued and answered like an unknown op, never a reader thread's TypeError (its client

@@ -204,13 +204,30 @@ def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict
         return None, "silent"
     except (OSError, ValueError):
         return None, "broken"
-    if not isinstance(answer, dict) or "ok" not in answer:
+    if not _well_formed(answer):
         return None, "broken"
     if "fallback" in answer:
         return None, "settings" if answer["fallback"] == "settings" else "fallback"
     if answer.get("measured") is True:
         telemetry.hand_off()
     return answer, ""
+
+
+def _well_formed(answer: Any) -> bool:
+    """Whether ``answer`` is one the daemon gives: ``ok``, and an error it says with its message
+    (text) and exit code (a number an exit status can be), so that ``result`` can raise it. Whatever
+    else answers on the socket (another version, another program) leaves the work to the caller."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+        return False
+    if answer["ok"] or "fallback" in answer:
+        return True
+    code, hint = answer.get("exit_code", 1), answer.get("hint")
+    return (
+        isinstance(answer.get("error"), str)
+        and (hint is None or isinstance(hint, str))
+        and type(code) is int
+        and 0 < code < 256
+    )
 
 
 def result(answer: dict[str, Any]) -> Any:
