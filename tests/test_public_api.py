@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,3 +88,52 @@ def test_get_embedder_takes_the_settings_as_memory_store_open_does() -> None:
     """``get_embedder(load_settings())`` raised "'Settings' object has no attribute 'embedder'"."""
     settings = mahavishnu.load_settings()
     assert mahavishnu.get_embedder(settings).identity == mahavishnu.get_embedder(settings.memory).identity
+
+
+#: Every public function taking a store, called with something else in its place: each raised
+#: "'NoneType' object has no attribute 'backend'" (or 'search', 'settings', 'recent'), and
+#: import_history(None, ...) passed without a word when there was no history to read.
+_STORE_TAKERS: dict[str, Callable[[object], object]] = {
+    "store_workflow_execution": lambda s: mahavishnu.store_workflow_execution(s, "w", "prefect"),  # type: ignore[arg-type]
+    "workflow_executions": lambda s: mahavishnu.workflow_executions(s),  # type: ignore[arg-type]
+    "query_knowledge_base": lambda s: mahavishnu.query_knowledge_base(s, "hello"),  # type: ignore[arg-type]
+    "list_repos": lambda s: mahavishnu.list_repos(s),  # type: ignore[arg-type]
+    "forget_repo": lambda s: mahavishnu.forget_repo(s, "r"),  # type: ignore[arg-type]
+    "ingest_repository": lambda s: mahavishnu.ingest_repository(s, "."),  # type: ignore[arg-type]
+    "store_insight": lambda s: mahavishnu.store_insight(s, "an insight long enough to be stored as one"),  # type: ignore[arg-type]
+    "list_insights": lambda s: mahavishnu.list_insights(s),  # type: ignore[arg-type]
+    "share_insight": lambda s: mahavishnu.share_insight(s, 1, projects=["p"]),  # type: ignore[arg-type]
+    "import_session": lambda s: mahavishnu.import_session(s, "claude", "x.jsonl"),  # type: ignore[arg-type]
+    "import_history": lambda s: mahavishnu.import_history(s, "claude"),  # type: ignore[arg-type]
+    "capture_hook": lambda s: mahavishnu.capture_hook(s, "claude", {}),  # type: ignore[arg-type]
+    "store_conversation": lambda s: mahavishnu.store_conversation(s, "a", "s", "user", "hi"),  # type: ignore[arg-type]
+    "conversations": lambda s: mahavishnu.conversations(s),  # type: ignore[arg-type]
+    "import_transcripts": lambda s: mahavishnu.import_transcripts(s, "x.jsonl"),  # type: ignore[arg-type]
+    "build_context": lambda s: mahavishnu.build_context(s, {}, "claude", mahavishnu.load_settings().recall),  # type: ignore[arg-type]
+    "search_everywhere": lambda s: mahavishnu.search_everywhere(s, "hello"),  # type: ignore[arg-type]
+    "create_group": lambda s: mahavishnu.create_group(s, "g"),  # type: ignore[arg-type]
+    "add_to_group": lambda s: mahavishnu.add_to_group(s, "g", ["p"]),  # type: ignore[arg-type]
+    "remove_from_group": lambda s: mahavishnu.remove_from_group(s, "g", ["p"]),  # type: ignore[arg-type]
+    "list_groups": lambda s: mahavishnu.list_groups(s),  # type: ignore[arg-type]
+}
+
+
+def test_every_public_function_taking_a_store_is_checked_below() -> None:
+    taking = {
+        name
+        for name in mahavishnu.__all__
+        if inspect.isfunction(value := getattr(mahavishnu, name))
+        and next(iter(inspect.signature(value).parameters), None) == "store"
+    }
+    assert taking == set(_STORE_TAKERS)
+
+
+@pytest.mark.parametrize("not_a_store", [None, "memory.db"], ids=["None", "a path"])
+@pytest.mark.parametrize("call", _STORE_TAKERS.values(), ids=_STORE_TAKERS.keys())
+def test_a_public_function_given_no_store_says_it_takes_one(
+    call: Callable[[object], object], not_a_store: object
+) -> None:
+    with pytest.raises(mahavishnu.InvalidInputError) as refused:
+        call(not_a_store)
+    assert refused.value.message.endswith(f"takes a MemoryStore, not {type(not_a_store).__name__}")
+    assert "MemoryStore.open(" in str(refused.value.hint)

@@ -16,6 +16,7 @@ from mahavishnu.errors import InvalidInputError, NotFoundError, wrong_type
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.backends.base import Backed
 from mahavishnu.memory.core.backends.records import GROUP_MEMBERS, GROUPS, SHARES
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.models import (
     MAX_DESCRIPTION_CHARS,
     Memory,
@@ -73,6 +74,7 @@ def insight_projects(store: Backed, memories: Sequence[Memory]) -> list[tuple[st
 def create_group(
     store: Backed, name: str, projects: Sequence[str] = (), *, description: str | None = None
 ) -> Group:
+    check_store("create_group", store)
     label = _group_name(name)
     check_name("group", label)  # a new name only: groups named before stay reachable
     if description is not None and not isinstance(description, str):
@@ -95,6 +97,7 @@ def create_group(
 
 def add_to_group(store: Backed, name: str, projects: Sequence[str]) -> Group:
     """Add projects; they also see the insights shared with the group so far."""
+    check_store("add_to_group", store)
     group = get_group(store, name)
     added = [p for p in dict.fromkeys(_projects(projects)) if p not in group.projects]
     for project in added:
@@ -111,6 +114,7 @@ def add_to_group(store: Backed, name: str, projects: Sequence[str]) -> Group:
 
 def remove_from_group(store: Backed, name: str, projects: Sequence[str]) -> Group:
     """Remove projects; they stop seeing what was shared with them through this group."""
+    check_store("remove_from_group", store)
     group = get_group(store, name)
     gone = [p for p in _projects(projects) if p in group.projects]
     if gone:
@@ -137,6 +141,7 @@ def get_group(store: Backed, name: str) -> Group:
 
 
 def list_groups(store: Backed) -> list[Group]:
+    check_store("list_groups", store)
     groups = store.backend.records(GROUPS, {}, limit=100_000)
     members = store.backend.records(GROUP_MEMBERS, {}, limit=1_000_000)
     return sorted(

@@ -15,6 +15,7 @@ from mahavishnu.errors import InvalidInputError
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core import provenance
 from mahavishnu.memory.core.backends.records import MAX_ROWS, WORKFLOWS
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.models import (
     MemoryDraft,
     check_label,
@@ -61,6 +62,7 @@ def store_workflow_execution(
     """Record one workflow run and store its summary as a ``workflow`` memory."""
     from mahavishnu.redaction.scrub import scrub_tree
 
+    check_store("store_workflow_execution", store)
     row: JSONObject = scrub_tree(_checked(workflow_id, adapter, repos, status, result, duration, error))
     status, adapter = str(row["status"]), str(row["adapter"])  # checked text, scrubbed
     if isinstance(row["error"], str):  # cut once scrubbed: a key cut in two is no longer recognised
@@ -99,6 +101,7 @@ def workflow_executions(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Recorded runs, newest first."""
+    check_store("workflow_executions", store)
     if status is not None:
         _status(status)
     wanted = {"workflow_id": workflow_id, "status": status, "adapter": adapter}

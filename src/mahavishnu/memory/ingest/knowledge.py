@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING
 from mahavishnu.errors import NotFoundError
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.backends.base import resolved
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.models import (
     Filters,
     Memory,
@@ -227,6 +228,7 @@ def query_knowledge_base(
 ) -> list[KnowledgeHit]:
     """The best chunks of the best files for ``query`` among ``rag`` memories (of one repository);
     see the module docstring."""
+    check_store("query_knowledge_base", store)
     query = check_query(query)
     checked_mode = check_mode(mode)
     check_limit(limit, MAX_LIMIT)
@@ -385,6 +387,7 @@ def list_repos(store: MemoryStore) -> list[RepoSummary]:
     """Every ingested repository: its file and chunk counts now (a file's outline counts as one of
     its chunks), and its latest run. A run stopped by Ctrl-C, or still recorded as in progress
     whose process is gone (killed), shows as ``interrupted``: the next ingest resumes it."""
+    check_store("list_repos", store)
     backend = store.backend
     latest: dict[str, JSONObject] = {}  # by repo_id
     for run in backend.ingestions(limit=100_000):
@@ -405,6 +408,7 @@ def list_repos(store: MemoryStore) -> list[RepoSummary]:
 
 def forget_repo(store: MemoryStore, repo_id: str) -> int:
     """Delete a repository's chunks and run history; returns the number of memories deleted."""
+    check_store("forget_repo", store)
     filters = Filters(types=(REPOSITORY_KIND,), repo_id=check_label("repo_id", repo_id))
     chunks = store.backend.delete_where(filters)
     runs = store.backend.delete_ingestions(repo_id)

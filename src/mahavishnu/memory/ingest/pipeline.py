@@ -60,6 +60,7 @@ from mahavishnu.clean_text import without_escapes
 from mahavishnu.errors import InvalidInputError, StoreError, given_path, wrong_type
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.embedders.base import normalise
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.models import (
     INGEST_SOURCE,
     Filters,
@@ -229,6 +230,7 @@ def ingest_repository(
     progress: ProgressFn | None = None,
 ) -> IngestReport:
     """Bring the store's ``rag`` memories of one repository in line with the tree at ``path``."""
+    check_store("ingest_repository", store)
     with telemetry.measure("memory.ingest", backend=store.backend.name) as measured:
         try:
             report = _ingest(store, path, repo_id, include, exclude, settings, progress)

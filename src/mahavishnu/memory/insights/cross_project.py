@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from mahavishnu.errors import InvalidInputError, NotFoundError, wrong_type
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.memory.core.authors import Author, authors
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.models import (
     Filters,
     Memory,
@@ -152,6 +153,7 @@ def store_insight(
     source: str = "manual",
 ) -> Memory:
     """Store one insight given as text (not a ★ Insight block: its content)."""
+    check_store("store_insight", store)
     if not isinstance(content, str):  # (5: "'int' object has no attribute 'replace'")
         raise wrong_type("store_insight", "the insight's text", content)
     return store_insights(store, [content], project=project, tags=tags, source=source)[0]
@@ -166,6 +168,7 @@ def list_insights(
 ) -> list[Insight]:
     """Insights, newest first: all of them, or those a project sees (its own and shared with it);
     on a team store, the caller's own and those shared with the team, each with its author."""
+    check_store("list_insights", store)
     filters = Filters(
         types=("insight",),
         project=check_label("project", project),
@@ -190,6 +193,7 @@ def share_insight(
 ) -> ShareResult:
     """Share an insight (an insight memory's id, or new insight text from ``project``) with
     projects and/or every project of a group."""
+    check_store("share_insight", store)
     if isinstance(insight, bool) or not isinstance(insight, int | str):  # (None: no attribute 'replace')
         raise wrong_type("share_insight", "an insight's id or a new insight's text", insight)
     names = check_list("projects must be a list of names", projects)

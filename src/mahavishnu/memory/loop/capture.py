@@ -39,6 +39,7 @@ from mahavishnu.errors import (
     wrong_type,
 )
 from mahavishnu.json_types import JSONReadable
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.outbox import Outbox
 from mahavishnu.memory.core.projects import project_for
 from mahavishnu.memory.loop.conversations import TranscriptImport, store_transcript_turns
@@ -108,6 +109,7 @@ def import_session(
     store: MemoryStore, tool: Tool, path: Path | str, *, project: str | None = None
 ) -> TranscriptImport:
     """Store the new turns (and their insights and decisions) of one session file, all of it."""
+    check_store("import_session", store)
     _check_tool("import_session", tool)
     with open_session(Path(given_path("import_session", path)), what=SOURCES[tool].label) as session:
         return _import_pieces(store, tool, session, Mark.start(session), project=project, whole=True)
@@ -140,6 +142,7 @@ def import_history(
     """Import every session file of ``tool`` under ``root`` (default: where it keeps them), each
     from where its last capture stopped. A file that cannot be read is passed to ``on_error`` and
     skipped (raised when there is no ``on_error``): one damaged log must not stop a backfill."""
+    check_store("import_history", store)
     _check_tool("import_history", tool)
     base = Path(given_path("import_history", root)).expanduser() if root is not None else None
     if tool == "opencode":  # a database, not session files
@@ -165,6 +168,7 @@ def capture_hook(
     """Import the new part of the session a hook's JSON names (``transcript_path``, which must be
     one of the assistant's own session files: under ``within``, by default where it keeps them);
     its project comes from the hook's ``cwd`` when the session file does not say."""
+    check_store("capture_hook", store)
     _check_tool("capture_hook", tool)
     if not isinstance(payload, Mapping):  # (a JSON text: "'str' object has no attribute 'get'")
         raise wrong_type("capture_hook", "the hook's JSON object (parsed)", payload)

@@ -20,6 +20,7 @@ from mahavishnu.clean_text import clean_text, clipped
 from mahavishnu.errors import InvalidInputError, MahavishnuError, NotFoundError, given_path
 from mahavishnu.memory.core import provenance
 from mahavishnu.memory.core.backends.records import CONVERSATIONS, MAX_ROWS
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.models import (
     MAX_TURN_CHARS,
     PREVIOUS_TURN,
@@ -119,6 +120,7 @@ def store_conversation(
     project: str | None = None,
 ) -> StoredTurns:
     """Store one turn: the conversation row, its ``agent`` memory, and any ★ Insights in it."""
+    check_store("store_conversation", store)
     return store_turns(store, [Turn(agent_id, session_id, role, content, metadata or {}, project)])
 
 
@@ -251,6 +253,7 @@ def conversations(
 ) -> list[dict[str, Any]]:
     """Conversation turns, newest first. ``session_id`` may be a unique prefix (the 8 or 12
     characters a listing shows); an ambiguous one is an error naming the candidates."""
+    check_store("conversations", store)
     session_id = check_label("session_id", session_id)
     if session_id is not None:
         session_id = resolve_session(store, session_id)
@@ -336,6 +339,7 @@ def import_transcripts(
     when no file at all could be imported. A single file given directly that is bad is an error."""
     from mahavishnu.memory.loop.transcripts import find_transcripts
 
+    check_store("import_transcripts", store)
     target = Path(given_path("import_transcripts", path)).expanduser()
     if not target.exists() and _claude_sessions_folder(target):
         raise NotFoundError(f"no Claude Code sessions yet: {target} does not exist", hint=_NO_SESSIONS_YET)

@@ -62,6 +62,7 @@ from mahavishnu import paths, telemetry
 from mahavishnu.clean_text import clean_text, clipped
 from mahavishnu.errors import wrong_type
 from mahavishnu.memory.core.authors import authors, others
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.instructions import FOREIGN_LETTER, instruction_like, look_alikes_of
 from mahavishnu.memory.core.kinds import holds_asked_kind
 from mahavishnu.memory.core.projects import project_for
@@ -113,6 +114,7 @@ def build_context(
     store: MemoryStore, payload: Mapping[str, Any], tool: str, settings: RecallSettings
 ) -> dict[str, Any] | None:
     """The hook answer adding the memories this moment calls for, or None for nothing."""
+    check_store("build_context", store)
     if not isinstance(payload, Mapping):  # (a JSON text: "'str' object has no attribute 'get'")
         raise wrong_type("build_context", "the hook's JSON object (parsed)", payload)
     with telemetry.measure("recall", assistant=tool) as measured:

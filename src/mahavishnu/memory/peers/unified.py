@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from mahavishnu.errors import wrong_type
 from mahavishnu.json_types import JSONObject
 from mahavishnu.memory.core.authors import Author, authors
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.models import Memory
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def search_everywhere(
     the local search, and their ``project`` the peer's hits (filtered here)."""
     from mahavishnu.memory.core.models import Filters, check_query
 
+    check_store("search_everywhere", store)
     query = check_query(query)  # cleaned and clipped: the peer is sent no more than the store reads
     peer = peer if peer is not None else _configured_peer(settings)
     scope = Filters.coerce(filters)  # (a list: "'list' object has no attribute 'get'")

@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from mahavishnu.errors import EmbedderMismatchError
 from mahavishnu.memory.core.models import Filters, Memory, MemoryDraft, MigrationState, SearchMode, Vector
@@ -489,6 +489,7 @@ class Backend(Schema, Search, Reembedding, IngestionLog, ActivityLog, Protocol):
         return sorted(out, key=lambda row: row[0])
 
 
+@runtime_checkable  # (``given.check_store``: a store, not None or a path, passed to the API)
 class Backed(Protocol):
     """Anything that reaches a backend (``MemoryStore``): what the helpers below the store take."""
 
