@@ -89,6 +89,27 @@ def test_an_index_lives_in_the_memory_store_and_survives_a_reopen() -> None:
         assert hits[0].node.get_content().startswith("The on-call rotation")
 
 
+def test_an_index_follows_a_reembed_in_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vector store and the embedding kept the store given them: after a `memory reembed`
+    elsewhere, adding a document was refused (EmbedderMismatchError: vectors of fake/hashing-v1
+    were not written) and queries were embedded with the old model. Now they open the store anew,
+    as the MCP server and the dashboard do (``superseded``); the store given stays open."""
+    embedders = {"hashing-v1": FakeEmbedder(), "v2": FakeEmbedder(model="v2")}
+    model = ["hashing-v1"]  # the embedder the settings give (a local model follows the store's)
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: embedders[model[0]])
+    with MemoryStore.open() as store:
+        index, vectors = build(store)
+        with MemoryStore.open() as elsewhere:
+            elsewhere.reembed(embedders["v2"])
+        model[0] = "v2"
+        old_calls = embedders["hashing-v1"].calls
+        index.insert(Document(text="Releases are tagged from main after the nightly build.", id_="release"))
+        assert retrieve(index, "when are releases tagged", k=1) == ["release"]
+        assert embedders["hashing-v1"].calls == old_calls
+        assert vectors.client is not store and vectors.client.embedder.identity == "fake/v2"
+        assert {m.embedding_model for m in store.recent(limit=20)} == {"fake/v2"}
+
+
 def test_metadata_filters_narrow_the_retrieval() -> None:
     with MemoryStore.open() as store:
         index, vectors = build(store)

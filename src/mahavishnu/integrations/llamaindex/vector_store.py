@@ -72,12 +72,11 @@ from mahavishnu.memory.core.models import (
     scrub_memory,
 )
 from mahavishnu.memory.core.provenance import held_back, withheld
-from mahavishnu.memory.core.store import MAX_LIMIT
+from mahavishnu.memory.core.store import MAX_LIMIT, MemoryStore, superseded
 from mahavishnu.wording import a
 
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
-    from mahavishnu.memory.core.store import MemoryStore
 
 SOURCE = "llamaindex"
 RAG: MemoryType = "rag"
@@ -93,23 +92,40 @@ _DOC_KEYS = ("doc_id", "ref_doc_id", "document_id")
 _NODE_TAGS = ("node:", "node-sha256:")  # ``id_tag("node", ...)``
 
 
+def followed(store: MemoryStore, given: MemoryStore) -> MemoryStore:
+    """``store``, or the store of its settings opened anew once it is ``superseded`` (a ``memory
+    reembed`` elsewhere moved it to another model, or its file was replaced), as the MCP server
+    and the dashboard do. The store ``given`` stays its caller's to close; one opened here is
+    closed when it is replaced in turn."""
+    if not superseded(store):
+        return store
+    fresh = MemoryStore.open(store.settings)
+    if store is not given:
+        store.close()
+    return fresh
+
+
 class MahavishnuEmbedding(BaseEmbedding):
     """LlamaIndex's embedding interface over the memory store's embedder (its query/document kinds:
     nomic-style models get their task prefixes)."""
 
-    _embedder: Embedder = PrivateAttr()
+    _given: MemoryStore = PrivateAttr()
+    _store: MemoryStore = PrivateAttr()
 
     def __init__(self, store: MemoryStore, **kwargs: Any) -> None:
-        embedder = store.embedder
-        super().__init__(model_name=embedder.identity, **kwargs)
-        self._embedder = embedder
+        super().__init__(model_name=store.embedder.identity, **kwargs)
+        self._given = self._store = store
+
+    def _embedder(self) -> Embedder:
+        self._store = followed(self._store, self._given)  # (the old model's queries found nothing)
+        return self._store.embedder
 
     @classmethod
     def class_name(cls) -> str:
         return "MahavishnuEmbedding"
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return [float(x) for x in self._embedder.embed(query, kind="query")]
+        return [float(x) for x in self._embedder().embed(query, kind="query")]
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
@@ -118,7 +134,7 @@ class MahavishnuEmbedding(BaseEmbedding):
         return self._get_text_embeddings([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._embedder.embed_many(texts, kind="document")
+        vectors = self._embedder().embed_many(texts, kind="document")
         return [[float(x) for x in row] for row in vectors]
 
 
@@ -129,6 +145,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
     flat_metadata: bool = False
     collection: str = SOURCE
     project: str | None = None
+    _given: MemoryStore = PrivateAttr()
     _store: MemoryStore = PrivateAttr()
 
     def __init__(
@@ -142,7 +159,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
         check_name("collection", collection)  # now, not when the first nodes are added
         super().__init__(**kwargs)
         self.collection, self.project = collection, project_or_none(project)
-        self._store = store
+        self._given = self._store = store
 
     @classmethod
     def class_name(cls) -> str:
@@ -150,12 +167,19 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
 
     @property
     def client(self) -> MemoryStore:
+        self._follow()
         return self._store
+
+    def _follow(self) -> None:
+        """Called first by each method: the store given held the old model's vectors and embedded
+        with it once moved, and its writes were refused (``followed``)."""
+        self._store = followed(self._store, self._given)
 
     # -- writing --------------------------------------------------------------------------------
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Store the nodes; a node added again replaces its earlier record, as LlamaIndex's own
         stores do (a node whose text changed was kept twice: ``get_nodes`` and queries gave both)."""
+        self._follow()
         drafts = [self._draft(node) for node in nodes]
         stored = self._store.store_many(drafts)
         self._drop_earlier(nodes, stored)
@@ -208,6 +232,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of one document."""
+        self._follow()
         self._store.delete_where(self._filters(tags=(id_tag("doc", ref_doc_id),)))
 
     def delete_nodes(
@@ -216,21 +241,25 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
         filters: MetadataFilters | None = None,
         **delete_kwargs: Any,
     ) -> None:
+        self._follow()
         ids = [m.id for m in self._matching(node_ids, filters)]
         if ids:
             self._store.backend.delete(ids)
 
     def clear(self) -> None:
         """Delete the whole collection."""
+        self._follow()
         self._store.delete_where(self._filters())
 
     # -- reading --------------------------------------------------------------------------------
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
     ) -> list[BaseNode]:
+        self._follow()
         return [_node(m) for m in self._matching(node_ids, filters)]
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        self._follow()
         mode = _MODES.get(query.mode)
         if mode is None:
             raise InvalidInputError(
