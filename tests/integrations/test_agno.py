@@ -298,3 +298,25 @@ def test_the_toolkit_and_hook_load_the_embedder_once_per_process(
     assert len(built) == 1
     hits = search("deploy keys rotate", "--type", "agent")  # (the CLI loads its own)
     assert sorted(h["memory"]["metadata"]["provenance"] for h in hits) == ["assistant", "user"]
+
+
+def test_the_tools_follow_a_reembed_in_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long-lived agent's tools after a `memory reembed` elsewhere: each call opens the default
+    store anew, and the embedder kept from an earlier call is the old model's, so it must not be
+    reused (its writes would be refused, its queries of the old space)."""
+    from mahavishnu.integrations.agno import MahavishnuTools
+
+    embedders = {"hashing-v1": FakeEmbedder(), "v2": FakeEmbedder(model="v2")}
+    model = ["hashing-v1"]  # the embedder the settings give (a local model follows the store's)
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: embedders[model[0]])
+    tools = MahavishnuTools(project="atlas")  # the default store
+    assert tools.store_memory("Deploy keys rotate every Friday.").startswith("stored")
+    with MemoryStore.open() as elsewhere:
+        elsewhere.reembed(embedders["v2"])
+    model[0] = "v2"
+    old_calls = embedders["hashing-v1"].calls
+    assert tools.store_memory("Ledger storage is PostgreSQL 15 since March.").startswith("stored")
+    assert "Friday" in tools.search_memories("deploy keys")
+    assert embedders["hashing-v1"].calls == old_calls
+    with MemoryStore.open() as store:
+        assert {m.embedding_model for m in store.recent()} == {"fake/v2"}

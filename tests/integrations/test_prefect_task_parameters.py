@@ -186,3 +186,35 @@ def test_recorded_runs_of_one_process_load_the_embedder_once(monkeypatch: pytest
     assert len(workflows("--workflow", "squares/square")) == 3
     assert len(workflows("--workflow", "squares")) == 1
     assert len(built) == 1
+
+
+def test_recorded_runs_follow_a_reembed_in_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker process recording runs after a `memory reembed` elsewhere: each hook opens the
+    default store anew, and the embedder kept from an earlier run is the old model's, so it must
+    not be reused (the run's record would be refused, and only logged: lost)."""
+    from prefect import flow
+
+    from mahavishnu.integrations.prefect import record_runs
+    from mahavishnu.memory.core import store as store_module
+    from mahavishnu.memory.core.embedders.fake import FakeEmbedder
+    from mahavishnu.memory.core.store import MemoryStore
+
+    embedders = {"hashing-v1": FakeEmbedder(), "v2": FakeEmbedder(model="v2")}
+    model = ["hashing-v1"]  # the embedder the settings give (a local model follows the store's)
+    monkeypatch.setattr(store_module, "default_embedder", lambda settings: embedders[model[0]])
+
+    @record_runs  # the default store: MemoryStore.open()
+    @flow(name="hourly-sync")
+    def hourly() -> int:
+        return 1
+
+    assert hourly() == 1
+    with MemoryStore.open() as elsewhere:
+        elsewhere.reembed(embedders["v2"])
+    model[0] = "v2"
+    old_calls = embedders["hashing-v1"].calls
+    assert hourly() == 1
+    assert len(workflows("--workflow", "hourly-sync")) == 2
+    assert embedders["hashing-v1"].calls == old_calls
+    with MemoryStore.open() as store:
+        assert {m.embedding_model for m in store.recent({"type": "workflow"})} == {"fake/v2"}
