@@ -177,6 +177,21 @@ def test_a_bad_project_is_refused_when_the_hook_and_toolkit_are_made(project: st
         MahavishnuTools(project=project)
 
 
+@pytest.mark.parametrize("opener", ["store", "a path"])
+def test_a_store_passed_as_the_opener_is_refused_when_the_hook_and_toolkit_are_made(opener: str) -> None:
+    """``open_store=store`` (the store, not what opens it): the hook logged "'MemoryStore' object is
+    not callable" at each run, and every run was lost; a tool answered each call with the error."""
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.integrations.agno import MahavishnuTools, record_conversations
+
+    with open_store() as store:
+        given = store if opener == "store" else "memory.db"
+        with pytest.raises(InvalidInputError, match="takes a function opening the store as open_store"):
+            record_conversations(open_store=given)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="takes a function opening the store as open_store"):
+            MahavishnuTools(open_store=given)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("setting", "value"), [("search_limit", 0), ("search_limit", 5_000), ("max_chars", 0), ("max_chars", -1)]
 )

@@ -298,6 +298,17 @@ def test_a_bad_collection_or_project_is_refused_when_the_store_is_made(
         MahavishnuVectorStore(store, **arguments)
 
 
+@pytest.mark.parametrize("not_a_store", [None, "memory.db"])
+def test_the_vector_store_and_embedding_given_no_store_say_they_take_one(not_a_store: object) -> None:
+    """Each raised "'str' object has no attribute 'embedder'" (or 'backend', at the first call)."""
+    from mahavishnu.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="MahavishnuVectorStore takes a MemoryStore"):
+        MahavishnuVectorStore(not_a_store)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="MahavishnuEmbedding takes a MemoryStore"):
+        MahavishnuEmbedding(not_a_store)  # type: ignore[arg-type]
+
+
 def test_a_quarantined_nodes_text_is_withheld_from_a_retrievers_prompt() -> None:
     """A retriever's nodes go into an LLM's prompt: an indexed page that gives orders is found (marked)
     with its text withheld, as the MCP server withholds it (docs/security.md)."""

@@ -245,6 +245,23 @@ def test_a_bad_project_is_refused_when_decorating_not_at_every_run(project: str)
         record_runs(nightly, project=project)
 
 
+def test_a_store_passed_as_the_opener_or_a_path_as_the_store_is_refused() -> None:
+    """``record_runs(open_store=store)`` logged "'MemoryStore' object is not callable" at each run,
+    and every run was lost; ``import_runs("memory.db")`` blamed workflow_executions."""
+    from prefect import flow
+
+    from mahavishnu.errors import InvalidInputError
+    from mahavishnu.integrations.prefect import import_runs, record_runs
+
+    @flow
+    def nightly() -> None: ...
+
+    with open_store() as store, pytest.raises(InvalidInputError, match="record_runs takes a function"):
+        record_runs(nightly, open_store=store)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="import_runs takes a MemoryStore, not str"):
+        import_runs("memory.db")  # type: ignore[arg-type]
+
+
 def test_import_prefect_backfills_finished_runs_once() -> None:
     from prefect import flow
 

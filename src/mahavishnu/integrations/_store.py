@@ -5,12 +5,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mahavishnu.errors import wrong_type
+
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
     from mahavishnu.memory.core.store import MemoryStore
 
 #: The embedders ``open_default`` loaded, by the settings that chose each and the store's model.
 _EMBEDDERS: dict[tuple[str, str | None, str | None, str | None, str | None], Embedder] = {}
+
+
+def check_opener(function: str, open_store: object) -> None:
+    """Refused now unless callable: a hook logs what it cannot write, so a store passed in its
+    place (``open_store=store``) lost every run quietly ("'MemoryStore' object is not callable")."""
+    if not callable(open_store):
+        raise wrong_type(
+            function,
+            "a function opening the store as open_store",
+            open_store,
+            hint="Pass open_store=MemoryStore.open (opened and closed at each call), or leave it out.",
+        )
 
 
 def open_default() -> MemoryStore:

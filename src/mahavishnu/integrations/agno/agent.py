@@ -47,6 +47,7 @@ from agno.tools.toolkit import Toolkit
 
 from mahavishnu import wording
 from mahavishnu.errors import InvalidInputError, MahavishnuError
+from mahavishnu.integrations._store import check_opener
 from mahavishnu.integrations._store import open_default as _open_default
 from mahavishnu.memory.core.models import MAX_NAME_CHARS, project_or_none
 from mahavishnu.memory.core.provenance import for_agents, held_back, withheld
@@ -90,6 +91,7 @@ class ConversationRecorder:
     def __post_init__(self) -> None:
         # checked now: the hook logs what it cannot store, so a bad name would lose every run quietly
         object.__setattr__(self, "project", project_or_none(self.project))
+        check_opener("record_conversations", self.open_store)
 
     def __call__(self, run_output: RunOutput | TeamRunOutput) -> None:
         """Agno passes the hook the arguments it names: here only ``run_output``."""
@@ -181,6 +183,7 @@ class MahavishnuTools(Toolkit):
         name: str = "mahavishnu_memory",
     ) -> None:
         self.project = project_or_none(project)  # now, not as an error at every tool call
+        check_opener("MahavishnuTools", open_store or _open_default)
         self.open_store = open_store or _open_default
         self.search_limit = _setting("search_limit", search_limit, 5, MAX_LIMIT)
         self.max_chars = _setting("max_chars", max_chars, 2000)  # (0 cut nothing: text[:-1])

@@ -62,6 +62,7 @@ from pydantic import PrivateAttr
 
 from mahavishnu.errors import DimensionMismatchError, InvalidInputError
 from mahavishnu.memory.core.backends.base import SearchRequest
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.models import (
     Filters,
     Memory,
@@ -113,6 +114,7 @@ class MahavishnuEmbedding(BaseEmbedding):
     _store: MemoryStore = PrivateAttr()
 
     def __init__(self, store: MemoryStore, **kwargs: Any) -> None:
+        check_store("MahavishnuEmbedding", store)
         super().__init__(model_name=store.embedder.identity, **kwargs)
         self._given = self._store = store
 
@@ -151,6 +153,7 @@ class MahavishnuVectorStore(BasePydanticVectorStore):
     def __init__(
         self, store: MemoryStore, collection: str = SOURCE, project: str | None = None, **kwargs: Any
     ) -> None:
+        check_store("MahavishnuVectorStore", store)
         if not isinstance(collection, str) or not collection.strip():
             raise InvalidInputError(
                 "a LlamaIndex collection needs a name",

@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
+from mahavishnu.integrations._store import check_opener
 from mahavishnu.integrations._store import open_default as _open_default
 from mahavishnu.json_types import JSONValue
 from mahavishnu.memory.core.backends.records import MAX_ROWS
+from mahavishnu.memory.core.given import check_store
 from mahavishnu.memory.core.models import check_limit, project_or_none
 from mahavishnu.memory.core.workflows import store_workflow_execution, workflow_executions
 from mahavishnu.redaction.scrub import REDACTED, scrub_tree
@@ -76,6 +78,7 @@ class Recorder:
     def __post_init__(self) -> None:
         # checked now: a hook logs what it cannot write, so a bad name would lose every run quietly
         object.__setattr__(self, "project", project_or_none(self.project))
+        check_opener("record_runs", self.open_store)
 
     def flow_hook(self, flow: Any, flow_run: FlowRun, state: State) -> None:
         self._safely(
@@ -323,6 +326,7 @@ def import_runs(
 ) -> Imported:
     """Record the newest ``limit`` finished flow runs of the Prefect API at ``api_url`` (Prefect's own
     settings when None: PREFECT_API_URL or its profile) that are not recorded yet."""
+    check_store("import_runs", store)
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
