@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from mahavishnu.memory.team import advisory, members, schema
+from mahavishnu.memory.team import advisory, members, schema, temp_files
 from mahavishnu.memory.team.members import JoinString
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class TeamCluster:
         self._admin(sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"), self.database)
         self._admin(sql.SQL(schema.REVOKE_LARGE_OBJECTS), self.database)  # (docs/team.md: the admin's)
         self._admin(sql.SQL(advisory.statements(self.owner)), self.database)  # type: ignore[arg-type]
+        self._admin(sql.SQL(temp_files.statements(self.database, self.owner)))  # type: ignore[arg-type]
         self.owner_dsn = make_conninfo(
             admin_dsn, dbname=self.database, user=self.owner, password=OWNER_PASSWORD
         )

@@ -190,3 +190,31 @@ def test_team_init_says_what_a_superuser_runs_for_advisory_locks_and_does_it_as_
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("SELECT pg_advisory_lock(1)")
+
+
+def test_a_member_cannot_fill_the_disk_with_temporary_files(team: TeamCluster) -> None:
+    """One member's sort spilling to disk (``SET work_mem = '64kB'; SELECT g FROM generate_series(1,
+    1e12) AS g ORDER BY g DESC``) wrote temporary files until the server's disk was full, no right
+    needed. Now every member's session is bounded (``temp_files``), a bound they cannot lift; the
+    owner's (its migrations' index builds) is not. ``team init`` as the owner says what a superuser
+    runs, as a superuser it runs it."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from mahavishnu.memory.team import schema, temp_files
+
+    admin = make_conninfo(team.admin_dsn, dbname=team.database)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{team.database}" RESET temp_file_limit')  # type: ignore[arg-type]
+        conn.execute(f'ALTER ROLE "{team.owner}" IN DATABASE "{team.database}" RESET temp_file_limit')  # type: ignore[arg-type]
+    [warning] = [w for w in team.init().warnings if "temporary files" in w]
+    assert temp_files.statements(team.database, team.owner) in warning
+    assert not [w for w in schema.init(admin).warnings if "temporary files" in w]
+    assert not [w for w in team.init().warnings if "temporary files" in w]
+    with psycopg.connect(team.add("bob").dsn(), autocommit=True) as conn:
+        assert conn.execute("SHOW temp_file_limit").fetchone() == (temp_files.TEMP_FILE_LIMIT,)
+        for lift in ("SET temp_file_limit = -1", "RESET temp_file_limit", "SET temp_file_limit = '2GB'"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(lift)  # type: ignore[arg-type]
+    with psycopg.connect(team.owner_dsn, autocommit=True) as conn:
+        assert conn.execute("SHOW temp_file_limit").fetchone() == ("-1",)

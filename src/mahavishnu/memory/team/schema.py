@@ -72,7 +72,7 @@ from mahavishnu.memory.core.migrations.postgres import (
     UNSHARE_FUNCTION,
     VECTOR_FUNCTIONS,
 )
-from mahavishnu.memory.team import advisory, bounds, connections, logins, quota, writes
+from mahavishnu.memory.team import advisory, bounds, connections, logins, quota, temp_files, writes
 
 if TYPE_CHECKING:
     import psycopg
@@ -111,8 +111,10 @@ META_SETUP = "team_setup"
 #: most ``--member-connections`` connections (``connections``): one member opening connections in a
 #: loop took all of the server's ``max_connections``, and no other member could connect. 15: members
 #: take no advisory lock but ``team_ingest_lock``'s (``advisory``): one member's statement filled the
-#: server's lock table, and nobody could connect until their session ended.
-SETUP = 15
+#: server's lock table, and nobody could connect until their session ended. 16: a member's session
+#: holds at most ``temp_files.TEMP_FILE_LIMIT`` of temporary files (``temp_files``): one member's sort
+#: spilling to disk without end filled the server's disk for everyone, no right needed.
+SETUP = 16
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = quota.TEAM_TABLES
@@ -288,6 +290,7 @@ def init(
             quota.put_in_place(conn, group, member_rows=member_rows, member_bytes=member_bytes)
             most_connections = connections.put_in_place(conn, group, member_connections)
             advisory_locks = advisory.put_in_place(conn, group, str(tables_owner), bool(superuser))
+            temp_limit = temp_files.put_in_place(conn, str(tables_owner), bool(superuser))
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(
@@ -338,6 +341,13 @@ def init(
             "member's `SELECT pg_advisory_lock(i) FROM generate_series(1, 2000000) AS i` leaves nobody "
             f"able to connect to the server until their session ends; a superuser runs `{advisory_locks}` "
             "in it (or `team init` as one)",
+        )
+    if temp_limit:
+        warnings += (
+            f"every session in database {database} may still write temporary files without bound, and one "
+            "member's sort spilling to disk (`SET work_mem = '64kB'; SELECT g FROM generate_series(1, 1e12) "
+            f"AS g ORDER BY g DESC`) fills the server's disk for everyone; a superuser runs `{temp_limit}` "
+            "(or `team init` as one)",
         )
     if not most_connections or most_connections >= server_room:
         warnings += (
