@@ -25,6 +25,7 @@ from mahavishnu.config import RecallSettings
 from mahavishnu.errors import NotFoundError
 from mahavishnu.memory.core.provenance import QUARANTINED
 from mahavishnu.memory.core.store import MemoryStore
+from mahavishnu.memory.loop import recall_log
 from mahavishnu.memory.loop.recall import build_context
 
 
@@ -307,6 +308,40 @@ def test_no_secret_is_ever_rendered_and_hostile_markup_is_inert(
     assert all_css(browser, "li.hit script, li.hit img, li.hit a#js-link") == []  # text, not elements
     assert "<script>" in by_css(browser, "#hits").text
     assert browser.execute_script("return window.__xss === undefined")
+
+
+def test_a_name_hundreds_of_characters_long_keeps_every_page_within_the_window(
+    browser: Any, dashboard: Dashboard, store: MemoryStore, isolated_home: Path, shots: Path
+) -> None:
+    """An assistant, a recall's event or project, a model: stored names of one unbroken word. Such a
+    word widened the page past the window (the recall log 49,728 px wide, its Delete buttons off
+    screen); it is broken instead, and the other columns keep their words whole."""
+    long = "a" * 400
+    memory = store.store("A note from an agent with a very long id", "note", agent_id="agent-" + long)
+    recall_log.append("claude", "event-" + long, "project-" + long, "s1", [memory.id], 12)
+    day = datetime.now(UTC)
+    claude_log = isolated_home / ".claude" / "projects" / "-w-api" / "s1.jsonl"
+    claude_log.parent.mkdir(parents=True)
+    request = {
+        "type": "assistant",
+        "sessionId": "s1",
+        "cwd": "/w/api",
+        "timestamp": day.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "requestId": "r1",
+        "message": {"id": "m1", "role": "assistant", "model": "model-" + long, "usage": {"input_tokens": 5}},
+    }
+    claude_log.write_text(json.dumps(request) + "\n")
+    log_in(browser, dashboard)
+    for path in ("/memory", f"/memory/{memory.id}", "/recall", "/usage?by=model"):
+        browser.get(dashboard.url + path)
+        assert long[:50] in browser.page_source, path
+        width = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        shot(browser, shots, "long-names" + path.replace("/", "-").split("?")[0])
+        assert width <= 0, f"{path} is {width} px wider than the window"
+    browser.get(dashboard.url + "/recall")
+    lines = "const r = new Range(); r.selectNodeContents(arguments[0]); return r.getClientRects().length"
+    assert browser.execute_script(lines, by_css(browser, "table.log tbody td:nth-child(2)")) == 1  # "claude"
+    assert by_css(browser, "table.log button.danger").is_displayed()  # its Delete on screen
 
 
 @contextmanager
