@@ -45,6 +45,27 @@ def test_an_id_of_too_many_digits_is_not_found(client: TestClient, method: str, 
     assert answer.headers["x-frame-options"] == "DENY"
 
 
+@pytest.mark.parametrize(
+    ("path", "status", "said"),
+    [
+        ("/memory/abc", 404, "no page of the dashboard has this address"),
+        ("/static/nothing.js", 404, "no page of the dashboard has this address"),
+        ("/memory/1/delete", 405, "a button&#39;s (it changes something), not a page to open"),
+    ],
+)
+def test_an_address_no_page_has_answers_the_error_page_with_the_menu(
+    client: TestClient, path: str, status: int, said: str
+) -> None:
+    """A mistyped address, or a button's address opened (a form's, from the history): the dashboard's
+    error page saying so, with its menu, where Starlette's bare "Not Found" text left the user stuck."""
+    answer = client.get(path, headers=BEARER)
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith("text/html")
+    assert said in answer.text and '<a href="/memory"' in answer.text
+    assert answer.headers.get("allow") == ("POST" if status == 405 else None)
+    assert answer.headers["x-frame-options"] == "DENY"
+
+
 @pytest.mark.parametrize("origin", ["http://[::1", "http://[", "http://[zz]", "http://[127.0.0.1]:x"])
 def test_a_write_with_an_origin_that_is_no_url_is_refused_as_cross_site(
     client: TestClient, store: MemoryStore, origin: str

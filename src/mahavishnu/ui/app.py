@@ -39,6 +39,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -166,7 +167,8 @@ def create_app(library: Library, token: str, sessions: Sessions | None = None) -
         yield
         library.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={MahavishnuError: _uncaught})
+    handlers = {MahavishnuError: _uncaught, 404: _no_page, 405: _no_page}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     return Guard(app, token, sessions)
 
 
@@ -176,6 +178,25 @@ def _uncaught(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, MahavishnuError):  # (registered for MahavishnuError only)
         raise exc
     return _error(request, exc)
+
+
+#: What an address no route takes (a mistyped one, a form's address opened as a page) answers, as
+#: the other error pages (the menu, a way back) rather than Starlette's bare "Not Found" text.
+NO_PAGE = {
+    404: ("no page of the dashboard has this address", "Pick a page from the menu above."),
+    405: (
+        "this address is a button's (it changes something), not a page to open",
+        "Go back to the page that has the button and use it.",
+    ),
+}
+
+
+def _no_page(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    message, hint = NO_PAGE.get(status, NO_PAGE[404])
+    page = _render(request, "error.html", {"message": message, "hint": hint}, status)
+    page.headers.update(getattr(exc, "headers", None) or {})  # a 405's Allow
+    return page
 
 
 _T = TypeVar("_T", bound=str)
