@@ -34,6 +34,11 @@ def test_a_deleted_memory_comes_back_with_its_id_from_the_flashs_undo(
     back = store.get(kept.id)
     assert (back.content, back.project, back.tags) == (kept.content, "billing", ("money",))
 
+    # its Undo again (a second tab, or the page Back shows from the browser's cache): said as it is,
+    # not as a timeout ("can no longer be undone: Undo lasts 15 min", a minute after the delete)
+    again = client.post(f"/memory/undo/{undo.group(1)}", data={"csrf": csrf})
+    assert again.status_code == 404 and "undone already" in again.text
+
 
 def test_undoing_the_delete_of_a_shared_insight_shares_it_again(
     client: TestClient, store: MemoryStore

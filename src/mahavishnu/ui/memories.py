@@ -400,8 +400,9 @@ def _undo_file(undo_id: str) -> Path:
         raise InvalidInputError("not an undo id")
     path = trash_dir() / f"{undo_id}.jsonl"
     if not path.is_file() or time.time() - path.stat().st_mtime > UNDO_SECONDS:
-        raise NotFoundError(
-            "this forget can no longer be undone", hint=f"Undo lasts {UNDO_SECONDS // 60} min."
+        raise NotFoundError(  # (an undo removes its file: a second one finds none either)
+            f"nothing to undo: this was undone already, or its {UNDO_SECONDS // 60} minutes are up",
+            hint="What was undone is back in the Memory list.",
         )
     return path
 
