@@ -242,3 +242,19 @@ def test_a_table_a_profile_file_selects_stays_in_config_toml(codex_dir: Path, th
     (codex_dir / "alias.config.toml").unlink()  # none selects it now: stock takes it out
     switch_llm("stock", load_settings(), tool="codex")
     assert (codex_dir / "config.toml").read_text() == CONFIG
+
+
+@pytest.mark.parametrize("then", ["zai", "stock"])
+def test_a_table_kept_for_a_profile_file_is_no_setting_of_the_users(codex_dir: Path, then: str) -> None:
+    """A table kept for a profile file took the switch's own settings for the user's: `zai` kept
+    deepseek's as "your own provider settings", which the next stock switch put back, and a stock
+    switch said it "removed provider settings Mahavishnu did not write"."""
+    (codex_dir / "config.toml").write_text("[tui]\nnotifications = true\n")  # no provider of the user's
+    switch_llm("deepseek", load_settings(), tool="codex")
+    (codex_dir / "alias.config.toml").write_text('model_provider = "mahavishnu-deepseek"\n')
+    result = switch_llm(then, load_settings(), tool="codex")
+    assert not [w for w in result.warnings if "own provider settings" in w or "did not write" in w]
+    switch_llm("stock", load_settings(), tool="codex")
+    config = tomllib.loads((codex_dir / "config.toml").read_text())
+    assert "model_provider" not in config and "model" not in config  # Codex's own login
+    assert list(config["model_providers"]) == ["mahavishnu-deepseek"]

@@ -507,7 +507,8 @@ class _OwnSettings:
         last = self.fingerprints.get(path)
         if last is not None and last[0] == text:
             return last[1]
-        digest = own_settings.owned_digest(text, self.stock_of[path].transform(text), path)
+        stock = self.stock_of[path]
+        digest = own_settings.owned_digest(text, (stock.owned_out or stock.transform)(text), path)
         self.fingerprints[path] = (text, digest)
         return digest
 

@@ -38,6 +38,10 @@ class FileEdit:
     #: Remove the file when this edit leaves it holding nothing (a stock switch's ``.env``, or its
     #: settings left ``{}``: all it held was ours; ``transaction.holds_nothing``).
     remove_if_emptied: bool = False
+    #: A stock edit's file without everything a profile owns in it, kept tables included: the
+    #: fingerprint of what a switch wrote (``switcher``) must not change with what other files
+    #: select (Codex's stock keeps a table a profile or project file selects). None: ``transform``.
+    owned_out: Transform | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transform", _remembered(self.transform))

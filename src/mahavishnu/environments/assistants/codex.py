@@ -518,7 +518,12 @@ class Codex(Assistant):
         warnings: list[str] = []
         keep = self._kept_for_other_files(path, warnings)
         edits = [
-            FileEdit(path=path, transform=lambda text: remove_entry(text, path, keep), validate=validate)
+            FileEdit(
+                path=path,
+                transform=lambda text: remove_entry(text, path, keep),
+                validate=validate,
+                owned_out=lambda text: remove_entry(text, path),
+            )
         ]
         if self.profile_file is None:  # (as qwen's: a .env that is not there is left so)
             edits.append(dotenv_edit(env_path(), {}, note="", secrets=()))
