@@ -654,6 +654,8 @@ def check_memory_hooks(settings: Settings) -> list[Finding]:
         elif state == "disabled":  # (the user's own setting: left as it is, named)
             detail = f"memory hooks installed in {found.path}, but {found.switched_off}: none of them runs"
             hint = "Take that setting out to let the assistant run hooks again (the memory loop with them)."
+            if found.tool == "opencode":
+                hint = 'Rename or move that plugin (or take its entry out of that file\'s "plugin" list).'
             findings.append(Finding(name, "warn", detail, hint))
         else:
             detail = f"memory hooks {state} in {found.path}" + (f": {found.error}" if found.error else "")

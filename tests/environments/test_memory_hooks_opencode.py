@@ -137,6 +137,29 @@ def test_a_projects_plugin_opencode_would_take_for_ours_is_refused(
     assert hooks_status("opencode")[0].state == "installed"
 
 
+def test_a_projects_plugin_added_after_the_install_makes_the_hooks_disabled_there(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed, then a project's plugin of our name: OpenCode there runs the project's, and status and
+    doctor said `installed` / ok while no recall nor capture ran."""
+    from mahavishnu.config import load_settings
+    from mahavishnu.doctor import check_memory_hooks
+
+    install(["opencode"])
+    repo = isolated_home / "work" / "app"
+    (repo / ".git").mkdir(parents=True)
+    mine = repo / ".opencode" / "plugins" / "mahavishnu-memory.ts"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("export const Mine = async () => ({})\n")
+    monkeypatch.chdir(repo)
+    [found] = hooks_status("opencode")
+    assert found.state == "disabled" and str(mine) in (found.switched_off or "")
+    [finding] = [f for f in check_memory_hooks(load_settings()) if f.check.endswith(":opencode")]
+    assert finding.status == "warn" and str(mine) in finding.detail and "Rename" in finding.hint
+    monkeypatch.chdir(isolated_home)  # outside that project ours runs
+    assert hooks_status("opencode")[0].state == "installed"
+
+
 def test_an_earlier_install_is_outdated_until_install_rewrites_it(
     isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

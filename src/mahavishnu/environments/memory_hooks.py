@@ -732,9 +732,13 @@ def switched_off(tool: Tool) -> str | None:
     """The assistant's own setting that runs no hook at all, and the file that sets it (the last
     one read that sets it: user, then project, then local), as ``disableAllHooks in PATH``; None
     when its hooks run. Claude Code and Qwen Code read ``disableAllHooks``, Gemini CLI
-    ``hooksConfig.enabled``, Codex its ``hooks`` feature (``codex_hooks`` before it)."""
+    ``hooksConfig.enabled``, Codex its ``hooks`` feature (``codex_hooks`` before it). OpenCode has no
+    such setting, but loads one plugin of a name: a project's of ours, started here, runs instead."""
     import tomllib
 
+    if tool == "opencode":
+        clashes = opencode_plugin.namesakes()
+        return f"OpenCode loads {clashes[0]} instead (one plugin of a name)" if clashes else None
     if tool == "codex":
         from mahavishnu.environments.assistants.codex import config_path
 
