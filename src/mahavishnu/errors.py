@@ -180,6 +180,11 @@ class ServerUnreachableError(BackendUnavailableError):
     to one that answered with a refusal (a wrong password, no such database)."""
 
 
+class ConnectionLimitError(ServerUnreachableError):
+    """The server answered, but refuses this member another connection (their role's ``CONNECTION
+    LIMIT``): for now, so what is stored meanwhile waits in the outbox as for a server down."""
+
+
 class QueuedOfflineError(ServerUnreachableError):
     """The store was unreachable, so the memories to store were written to the local outbox
     (``memory/core/outbox.py``) instead: acknowledged, and delivered once it is reachable again."""

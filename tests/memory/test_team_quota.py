@@ -363,7 +363,7 @@ def test_a_member_at_their_connections_gets_one_line_from_the_cli(
     team: TeamCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mahavishnu.config import load_settings
-    from mahavishnu.memory.core.backends.postgres import resolve_dsn
+    from mahavishnu.memory.core.backends.postgres import dsn_host, resolve_dsn
 
     monkeypatch.setattr(store_module, "default_embedder", lambda settings: FakeEmbedder())
     runner = CliRunner()
@@ -375,6 +375,10 @@ def test_a_member_at_their_connections_gets_one_line_from_the_cli(
     assert "you hold 1 connection to the server; you may hold at most 1 connection" in status.output
     with psycopg.connect(resolve_dsn(load_settings().memory, "memory.dsn")):  # her only one, taken
         listed = runner.invoke(app, ["memory", "list"])
+        stored = runner.invoke(app, ["memory", "store", "Deploys go blue-green"])
+    # queued, and said why: the server answered (it said "the team store … is unreachable")
+    assert stored.exit_code == 0 and "unreachable" not in stored.output, stored.output
+    assert f"queued: PostgreSQL at {dsn_host(team.owner_dsn)} refuses" in stored.output
     assert listed.exit_code != 0 and "Traceback" not in listed.output
     assert f"refuses {team.member_name('alice')} another connection" in listed.output, listed.output
     assert "--member-connections" in listed.output

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from mahavishnu import telemetry, wording
 from mahavishnu.clean_text import clean_text, printable
 from mahavishnu.errors import (
+    ConnectionLimitError,
     DimensionMismatchError,
     EmbedderMismatchError,
     EmbeddingError,
@@ -401,6 +402,13 @@ class MemoryStore:
         with outbox.Outbox() as box:
             ids = box.put(target, "memory", [_draft_body(d) for d in drafts])
             waiting = box.waiting(target).count
+        if isinstance(cause, ConnectionLimitError):  # it answered: not "unreachable", and why not now
+            return QueuedOfflineError(
+                f"queued: {cause.message}; {waiting} waiting, delivered once it lets you in",
+                hint=cause.hint,
+                client_ids=tuple(ids),
+                waiting=waiting,
+            )
         return QueuedOfflineError(
             f"queued: the team store {target} is unreachable; {waiting} waiting, delivered when it is back",
             hint="`mahavishnu team status` shows what waits; `mahavishnu team sync` delivers it now.",

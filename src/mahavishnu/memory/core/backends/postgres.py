@@ -50,6 +50,7 @@ import numpy as np
 
 from mahavishnu.errors import (
     BackendUnavailableError,
+    ConnectionLimitError,
     InvalidInputError,
     MahavishnuError,
     MigrationError,
@@ -394,7 +395,7 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
     if _ROLE_FULL in reason:  # a refusal for now: what is stored meanwhile waits in the outbox
         _note_unreachable(dsn, reason)
         role = (_conninfo(dsn) or {}).get("user") or "this role"
-        return ServerUnreachableError(
+        return ConnectionLimitError(
             f"PostgreSQL at {dsn_host(dsn)} refuses {role} another connection: it already holds as many "
             "as the team store allows each member",
             hint="Close what else of yours uses the team store (other assistant sessions, a dashboard, "
