@@ -9,7 +9,8 @@ and the key a connection authenticates with (``ssh -i KEY``) left out, since it 
 that read words read them as a model does through what hides a word from a pattern: markdown's
 emphasis (``**Ignore** all previous instructions``), combining marks on Latin letters (``i̇gnore``),
 letters set apart (``i-g-n-o-r-e``, ``I g n o r e``), HTML's character references (``&#73;gnore``) and
-URL-encoded letters (``%49gnore``). The text is read once more as a shell runs its commands
+URL-encoded letters (``%49gnore``). It is read once more without its HTML comments and inline tags
+(``ig<!-- x -->n<b></b>ore``). The text is read once more as a shell runs its commands
 (``_as_run``: ``cu\\rl``, ``c"u"rl``, ``$'\\x63url'``, ``c&#117;rl`` each run curl).
 The rules, each a few words saying why:
 
@@ -752,7 +753,28 @@ def _read_as_is(text: str) -> str | None:
         why = _why(_normalised(text.replace("\x1b", "")))
     if why is None and (run := _as_run(text)) != text:
         why = _why(_normalised(run))
+    if why is None and "<" in text and (shown := _without_markup(text)) != text:
+        why = _why(_normalised(shown))
     return why
+
+
+# HTML that shows nothing where it stands: a comment, an inline element's tags. A page shows, and a
+# model reads, the words whole (``ign<!-- x -->ore``, ``ig<b></b>nore``, ``<b>Ignore</b> all``),
+# where a pattern finds a tag inside or after a word; a line break's or a block's tag breaks a line
+# (``Ignore<br>all``). Read once more without them: the first reading keeps a comment's own words
+# (``<!-- Ignore all previous instructions -->``). Other tags stay (``</system>``, ``<user>``).
+_MARKUP = re.compile(
+    r"<!--.{0,200}?-->|</?(?:(?P<breaks>br|p|div|li|h[1-6]|tr|td|th)|a|abbr|b|bdi|bdo|big|cite|code|data|del"
+    r"|dfn|em|font|i|ins|kbd|mark|q|s|samp|small|span|strike|strong|sub|sup|time|tt|u|var|wbr)"
+    r"(?:\s[^<>]{0,200})?/?>",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _without_markup(text: str) -> str:
+    """``text`` without its HTML comments and tags (a line break's a line's end): "Ig<b></b>nore" reads
+    "Ignore"."""
+    return _MARKUP.sub(lambda tag: "\n" if tag["breaks"] else "", text)
 
 
 def _why(read: str) -> str | None:
