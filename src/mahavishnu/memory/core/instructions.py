@@ -8,10 +8,11 @@ terminal's escape sequences (a coloured tool output quoted in a turn) dropped,
 and the key a connection authenticates with (``ssh -i KEY``) left out, since it is not sent. The rules
 that read words read them as a model does through what hides a word from a pattern: markdown's
 emphasis (``**Ignore** all previous instructions``), combining marks on Latin letters (``i̇gnore``),
-letters set apart (``i-g-n-o-r-e``, ``I g n o r e``), HTML's character references (``&#73;gnore``) and
-URL-encoded letters (``%49gnore``). It is read once more without its HTML comments and inline tags
-(``ig<!-- x -->n<b></b>ore``). The text is read once more as a shell runs its commands
-(``_as_run``: ``cu\\rl``, ``c"u"rl``, ``$'\\x63url'``, ``c&#117;rl`` each run curl).
+letters set apart (``i-g-n-o-r-e``, ``I g n o r e``), HTML's character references (``&#73;gnore``),
+URL-encoded letters (``%49gnore``) and a string's escaped ones (``\\x69gnore``, ``\\u0069gnore``).
+It is read once more without its HTML comments and inline tags (``ig<!-- x -->n<b></b>ore``), and
+once more as a shell runs its commands (``_as_run``: ``cu\\rl``, ``c"u"rl``, ``$'\\x63url'``,
+``c&#117;rl`` each run curl).
 The rules, each a few words saying why:
 
 * **pipes a download into a shell** or interpreter, whatever stands between: a wrapper and its
@@ -837,9 +838,10 @@ _TAG_CHARACTER = re.compile("[\U000e0020-\U000e007e]")
 
 def _as_said(text: str) -> str:
     """``text`` as a model reads its words, through the disguises that hide a word from a pattern:
-    character references and URL-encoding (``&#73;gnore``, ``%49gnore``), emphasis (``**Ignore**``),
-    accents (``i̇gnore``), letters set apart (``i-g-n-o-r-e``)."""
-    decoded = _url_decoded(_unescaped(text))
+    character references, URL-encoding and a string's escapes (``&#73;gnore``, ``%49gnore``,
+    ``\\x69gnore``), emphasis (``**Ignore**``), accents (``i̇gnore``), letters set apart
+    (``i-g-n-o-r-e``)."""
+    decoded = _backslash_decoded(_url_decoded(_unescaped(text)))
     if decoded != text:  # (what they spelled is read as the rest was: ``&#1110;`` a Cyrillic і)
         decoded = _latin(_normalised(decoded))
     return _joined_letters(_without_emphasis(_without_marks(decoded)))
@@ -891,6 +893,22 @@ _PERCENT = re.compile(r"%(20|3[0-9]|[46][1-9a-f]|[57][0-9a])", re.IGNORECASE)
 
 def _url_decoded(text: str) -> str:
     return _PERCENT.sub(lambda code: chr(int(code[1], 16)), text) if "%" in text else text
+
+
+# A letter, digit or space escaped as a string of code writes it (``\x69gnore``, JSON's ``\u0069gnore``,
+# ``\u{69}gnore``): a model reads the character. No other character, as for URL-encoding (``\x7c``
+# stays, never a pipe; ``\x1b`` stays, never an escape sequence).
+_BACKSLASH_CODE = re.compile(r"\\(?:x([0-9a-f]{2})|u([0-9a-f]{4})|u\{([0-9a-f]{1,5})\})", re.IGNORECASE)
+
+
+def _backslash_decoded(text: str) -> str:
+    return _BACKSLASH_CODE.sub(_letter_of, text) if "\\" in text else text
+
+
+def _letter_of(code: re.Match[str]) -> str:
+    """The letter, digit or space a ``\\x``/``\\u`` escape writes, or the escape as it stands."""
+    char = chr(int(code[1] or code[2] or code[3], 16))
+    return char if char.isalnum() or char == " " else code[0]
 
 
 # A combining mark on a Latin letter, after NFD (``i̇gnore``: i and U+0307; ``ígnore``): the letter
