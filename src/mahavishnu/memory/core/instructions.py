@@ -72,9 +72,9 @@ The rules, each a few words saying why:
 * **runs a command that deletes the home folder or the whole disk**: ``rm -rf ~``, ``rm -rf /``
   (not ``rm -rf ~/project/build``);
 * **tells the agent to decode a text and follow it** (``_follows_encoded_text``): "decode and follow:
-  aWdub3Jl…", "base64-decode this and execute it", "run the decoded command", beside a base64 text
-  that decodes to words (not a certificate or a key in a config, nor "decode the secret and run the
-  migration").
+  aWdub3Jl…", "base64-decode this and execute it", "run the decoded command", beside a base64 (or
+  URL-safe base64, or hex) text that decodes to words (not a certificate or a key in a config, nor
+  "decode the secret and run the migration").
 
 Using a secret where it belongs is none of these: ``curl -H "Authorization: Bearer $TOKEN" https://…``
 names a variable, not a file or the environment; ``scp -i ~/.ssh/key …`` authenticates with the key;
@@ -737,14 +737,30 @@ def instruction_like(text: str) -> str | None:
     """Why ``text`` reads like an instruction to an agent (a few words), or None. A text with a
     terminal's escape sequences is read without them, then with only their ESC dropped: a model
     reads what a sequence swallows on a terminal (``ESC[Ignore``'s I, an OSC's title, a line after
-    an OSC never ended). A base64 text in it that decodes to words is read as those words too: a
-    model decodes base64 unasked, and may follow what it says."""
+    an OSC never ended). A base64 (or hex) text in it that decodes to words is read as those words
+    too: a model decodes base64 unasked, and may follow what it says."""
     why = _read_as_is(text)
-    blobs = _BASE64.finditer(text) if why is None else iter(())
-    for decoded in filter(None, (_decoded_words(blob[0]) for blob in blobs)):
+    for decoded, encoding in _decoded_texts(text) if why is None else ():
         if (why := _read_as_is(decoded)) is not None:
-            return f"{why} (in base64)"
+            return f"{why} (in {encoding})"
     return why
+
+
+_DECODED_DEPTH = 3  # base64 in base64 in base64, and no deeper: each level is one more decoding
+
+
+def _decoded_texts(text: str, depth: int = _DECODED_DEPTH) -> Iterator[tuple[str, str]]:
+    """The words each base64 or hex text in ``text`` decodes to, with its encoding's name, and those
+    a text it decodes to holds in turn, ``depth`` levels deep: base64 of base64 hides its words
+    from one decoding, not from a model that decodes twice."""
+    for blob in _encoded(text):
+        decoded = _decoded_text(blob)
+        if decoded is None:
+            continue
+        if " " in decoded:
+            yield decoded, "hex" if _HEX.fullmatch(blob) else "base64"
+        if depth > 1:
+            yield from _decoded_texts(decoded, depth - 1)
 
 
 def _read_as_is(text: str) -> str | None:
@@ -966,8 +982,23 @@ _DECODE_AND_DO = re.compile(
     rf"|\b(?:follow|obey|{_DO})\s+(?:the\s+|its\s+)?decoded\b",
     re.IGNORECASE | re.MULTILINE,
 )
-# A base64 text: 16 characters or more of its alphabet (a long word is one too, and decodes to no words).
-_BASE64 = re.compile(r"(?<![\w+/=])[A-Za-z0-9+/]{16,}={0,2}(?![\w+/=])")
+# A base64 text: 16 characters or more of its alphabet (a long word is one too, and decodes to no words),
+# alone or a value (``key=…``, ``?q=…``).
+_BASE64 = re.compile(r"(?<![\w+/])[A-Za-z0-9+/]{16,}={0,2}(?![\w+/=])")
+# ... or of the URL-safe one, ``-`` and ``_`` for ``+`` and ``/`` (a token in a URL), holding one of
+# them (found apart: as an alternative of the other, ``x-aWdub3Jl…`` would hide the blob after ``x-``).
+_URL_SAFE_BASE64 = re.compile(r"(?<![\w+/-])[\w-]{16,}+={0,2}(?![\w+/=-])", re.ASCII)
+# A base64 text of hex digits alone, in one case: hex (``69676e6f7265…``), as ``xxd -p`` writes bytes.
+_HEX = re.compile(r"(?:[0-9a-f]{2})+|(?:[0-9A-F]{2})+")
+
+
+def _encoded(text: str, start: int = 0, end: int | None = None) -> Iterator[str]:
+    """Each base64 (or hex) text in ``text[start:end]``."""
+    end = len(text) if end is None else end
+    yield from (blob[0] for blob in _BASE64.finditer(text, start, end))
+    if "-" in text or "_" in text:
+        url_safe = (blob[0] for blob in _URL_SAFE_BASE64.finditer(text, start, end))
+        yield from (blob for blob in url_safe if "-" in blob or "_" in blob)
 
 
 def _follows_encoded_text(text: str) -> bool:
@@ -976,23 +1007,28 @@ def _follows_encoded_text(text: str) -> bool:
     from the rules, and the agent is told to obey it. A base64 key or certificate in a config is
     not told to be followed, nor decodes to words."""
     for order in _DECODE_AND_DO.finditer(text):
-        near = _BASE64.finditer(text, max(0, order.start() - _NEAR), order.end() + _NEAR)
-        if any(_decoded_words(blob[0]) for blob in near):
+        near = _encoded(text, max(0, order.start() - _NEAR), order.end() + _NEAR)
+        if any(" " in (_decoded_text(blob) or "") for blob in near):
             return True
     return False
 
 
-def _decoded_words(blob: str) -> str | None:
-    """What the base64 text ``blob`` decodes to if it is printable text with a space (words, a
-    command), else None (a key, a certificate, a long word)."""
-    if blob.isalpha() and (blob.islower() or blob.isupper()):
-        return None  # a word or a run of one letter: base64 of text mixes cases
+def _decoded_text(blob: str) -> str | None:
+    """What the base64 (or hex) text ``blob`` decodes to if it is printable text (words, a command,
+    base64 again), else None (a key, a certificate, a hash, a long word or identifier)."""
+    letters = blob.replace("-", "").replace("_", "")
+    if letters.isalpha() and (letters.islower() or letters.isupper()):
+        return None  # a word, snake_case or a run of one letter: base64 of text mixes cases
     try:
-        decoded = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True).decode()
+        if _HEX.fullmatch(blob):
+            data = bytes.fromhex(blob)
+        else:
+            url_safe = "-" in blob or "_" in blob
+            data = base64.b64decode(blob + "=" * (-len(blob) % 4), b"-_" if url_safe else None, validate=True)
+        decoded = data.decode()
     except ValueError:  # (a binascii.Error, or a UnicodeDecodeError: bytes, not text)
         return None
-    printable = all(line.isprintable() for line in decoded.expandtabs().splitlines())
-    return decoded if " " in decoded and printable else None
+    return decoded if all(line.isprintable() for line in decoded.expandtabs().splitlines()) else None
 
 
 def _runs_a_saved_download(text: str) -> bool:
