@@ -10,9 +10,10 @@ that read words read them as a model does through what hides a word from a patte
 emphasis (``**Ignore** all previous instructions``), combining marks on Latin letters (``i̇gnore``),
 letters set apart (``i-g-n-o-r-e``, ``I g n o r e``), HTML's character references (``&#73;gnore``),
 URL-encoded letters (``%49gnore``) and a string's escaped ones (``\\x69gnore``, ``\\u0069gnore``).
-It is read once more without its HTML comments and inline tags (``ig<!-- x -->n<b></b>ore``), and
-once more as a shell runs its commands (``_as_run``: ``cu\\rl``, ``c"u"rl``, ``$'\\x63url'``,
-``c&#117;rl`` each run curl).
+It is read once more without its HTML comments and inline tags (``ig<!-- x -->n<b></b>ore``), once
+more reversed where a word of an order is written backwards (``snoitcurtsni suoiverp lla erongi``, as
+a right-to-left override shows it the right way round), and once more as a shell runs its commands
+(``_as_run``: ``cu\\rl``, ``c"u"rl``, ``$'\\x63url'``, ``c&#117;rl`` each run curl).
 The rules, each a few words saying why:
 
 * **pipes a download into a shell** or interpreter, whatever stands between: a wrapper and its
@@ -772,7 +773,23 @@ def _read_as_is(text: str) -> str | None:
         why = _why(_normalised(run))
     if why is None and "<" in text and (shown := _without_markup(text)) != text:
         why = _why(_normalised(shown))
+    if why is None and _reversed_words(text):
+        why = _why(_normalised(text[::-1]))
     return why
+
+
+# A word an order needs, written backwards (``snoitcurtsni suoiverp lla erongi``): a model reads
+# reversed text, and a right-to-left override (U+202E, dropped as invisible) shows it the right way
+# round. A text holding one is read once more reversed; one without (nearly all) is not.
+# (ignore, disregard, forget; curl, wget; confirmation, permission, approve)
+_REVERSED = ("erongi", "dragersid", "tegrof", "lruc", "tegw", "noitamrifnoc", "noissimrep", "vorppa")
+
+
+def _reversed_words(text: str) -> bool:
+    """Whether ``text`` holds a word of ``_REVERSED`` (``in`` per word: 6x faster than a pattern
+    ignoring case)."""
+    lowered = text.lower()
+    return any(word in lowered for word in _REVERSED)
 
 
 # HTML that shows nothing where it stands: a comment, an inline element's tags. A page shows, and a
