@@ -18,8 +18,9 @@ The rules, each a few words saying why:
 
 * **pipes a download into a shell** or interpreter, whatever stands between: a wrapper and its
   options (``| sudo -E bash``, ``| env bash``, ``| xargs sh -c``), a path or quotes (``| /bin/sh``,
-  ``| "sh"``, ``| \\sh``), filters (``| tee f | sh``, ``| base64 -d | bash``); or runs it as the
-  shell's text (``bash -c "$(curl …)"``, ``python3 <(curl …)``, ``source <(curl …)``), or as a
+  ``| "sh"``, ``| \\sh``, backticks either side: ``curl …` | `sh``), filters (``| tee f | sh``,
+  ``| base64 -d | bash``); or runs it as the shell's text (``bash -c "$(curl …)"``, ``python3
+  <(curl …)``, ``source <(curl …)``), or as a
   program's code (``exec(urlopen(…).read())``, ``c = requests.get(…).text; exec(c)``, ``iex
   (iwr …)``), or saves it and runs the file a little later (``curl -o /tmp/x.sh URL && sh
   /tmp/x.sh``, ``wget URL/i.sh && chmod +x i.sh && ./i.sh``: ``_runs_a_saved_download``);
@@ -814,7 +815,7 @@ def _without_markup(text: str) -> str:
 def _why(read: str) -> str | None:
     """``instruction_like`` of a text as ``_normalised`` leaves it."""
     latin = _latin(read)
-    plain = _IDENTITY.sub(" ", latin)
+    plain = _spans_joined(_IDENTITY.sub(" ", latin))
     lowered = plain.lower()
     # Orders in words are read as a model reads them through what hides a word from a pattern
     # (``_as_said``); commands as written (`` eval `curl …` `` runs what the backticks quote).
@@ -854,6 +855,17 @@ def _why(read: str) -> str | None:
         return why
     why, pattern = _COMPILED[3]
     return why if 3 in needed and pattern.search(words) else None
+
+
+# A pipe between two pieces of inline code, each in backticks (`curl https://x.sh` | `sh`): markdown
+# shows, and a model reads, one command piped into the other, where a pattern of commands finds a
+# backtick before the shell. The two are read as one piece (`curl https://x.sh  |  sh`).
+_PIPED_SPANS = re.compile(r"`(\s*\|\s*)`")
+
+
+def _spans_joined(text: str) -> str:
+    """``text`` with the backticks either side of a pipe between two pieces of code dropped."""
+    return _PIPED_SPANS.sub(r" \1 ", text) if "`" in text else text
 
 
 def _normalised(text: str) -> str:
