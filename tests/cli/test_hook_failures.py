@@ -19,11 +19,13 @@ SESSIONS = Path(__file__).parents[1] / "memory" / "fixtures" / "sessions"
 
 
 def _run(
-    home: Path, args: list[str], stdin: str | None, *, closed: bool = False
+    home: Path, args: list[str], stdin: str | None, *, closed: bool = False, closed_stdout: bool = False
 ) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "mahavishnu.cli.entry", *args]
     if closed:  # as `sh -c "mahavishnu memory context --tool claude" <&-` starts it
         command = ["sh", "-c", 'exec "$@" <&-', "sh", *command]
+    if closed_stdout:  # (`... >&-`)
+        command = ["sh", "-c", 'exec "$@" >&-', "sh", *command]
     return subprocess.run(
         command,
         input=None if closed else stdin,
@@ -45,6 +47,17 @@ def test_a_closed_standard_input_is_an_empty_one(isolated_home: Path, args: list
     empty = _run(isolated_home, args, "")
     assert empty.returncode == 1 and empty.stderr.startswith("error: standard input holds no hook JSON")
     assert (closed.returncode, closed.stdout, closed.stderr) == (1, "", empty.stderr)
+
+
+@pytest.mark.parametrize(
+    "args", [["memory", "context", "--tool", "claude"], ["memory", "import", "--tool", "claude", "-"]]
+)
+def test_a_closed_standard_output_prints_no_traceback(isolated_home: Path, args: list[str]) -> None:
+    """An assistant that starts its hook with descriptor 1 closed: the hook's work is done (there is
+    nothing to print it to) and no traceback is shown."""
+    sent = {"hook_event_name": "SessionStart", "session_id": "s1", "cwd": str(isolated_home)}
+    done = _run(isolated_home, args, json.dumps(sent), closed_stdout=True)
+    assert (done.returncode, done.stderr) == (0, "")
 
 
 def _log(home: Path) -> Path:

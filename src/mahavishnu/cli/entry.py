@@ -16,9 +16,11 @@ def run() -> None:
         try:
             _measured(sys.argv[1:])
         # written out now, where a failure can still be said in one line (at the interpreter's
-        # exit it printed "Exception ignored" and a traceback)
+        # exit it printed "Exception ignored" and a traceback); None: started with descriptor 1
+        # closed (`mahavishnu … >&-`), where print() writes nothing
         finally:
-            sys.stdout.flush()
+            if sys.stdout is not None:
+                sys.stdout.flush()
     except OSError as exc:
         if exc.errno not in _UNWRITABLE:
             raise
