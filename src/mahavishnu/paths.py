@@ -116,8 +116,14 @@ def secrets_file() -> Path:
 
 
 def project_root(start: Path | None = None) -> Path | None:
-    """The enclosing repository (a directory holding ``.git``), or None."""
-    here = (start or Path.cwd()).resolve()
+    """The enclosing repository (a directory holding ``.git``), or None; None too in a working
+    folder deleted under the process (an assistant's session in it runs its hooks there still)."""
+    if start is None:
+        try:
+            start = Path.cwd()
+        except OSError:
+            return None
+    here = start.resolve()
     for candidate in (here, *here.parents):
         if (candidate / ".git").exists():
             return candidate

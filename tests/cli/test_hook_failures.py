@@ -60,6 +60,33 @@ def test_a_closed_standard_output_prints_no_traceback(isolated_home: Path, args:
     assert (done.returncode, done.stderr) == (0, "")
 
 
+def test_the_recall_hook_of_a_session_whose_folder_was_deleted_still_recalls(isolated_home: Path) -> None:
+    """The session's folder deleted while the assistant runs in it (its hooks start there): the
+    recall hook recalled nothing and said "the memory hook failed unexpectedly: FileNotFoundError"."""
+    stored = CliRunner().invoke(app, ["memory", "store", "We use httpx for every HTTP client call"])
+    assert stored.exit_code == 0, stored.output
+    gone = isolated_home / "gone"
+    gone.mkdir()
+    prompt = {
+        "hook_event_name": "UserPromptSubmit",
+        "cwd": str(gone),
+        "prompt": "which HTTP client do we use?",
+    }
+    # (a shell removes the folder it then starts the hook in)
+    command = [sys.executable, "-m", "mahavishnu.cli.entry", "memory", "context", "--tool", "claude"]
+    done = subprocess.run(
+        ["sh", "-c", 'cd "$1" && rmdir "$1" && shift && exec "$@"', "sh", str(gone), *command],
+        input=json.dumps(prompt),
+        env={**os.environ, "MAHAVISHNU_DAEMON": "off"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert "httpx" in json.loads(done.stdout)["hookSpecificOutput"]["additionalContext"]
+
+
 def _log(home: Path) -> Path:
     return home / ".mahavishnu" / "capture" / "capture.log"
 

@@ -654,3 +654,17 @@ def test_a_store_file_replaced_under_it_is_opened_anew(
         assert served.writer_for(load_settings()) is not writer
     finally:
         served.close()
+
+
+def test_a_client_whose_working_folder_was_deleted_does_the_work_itself(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A hook run in a session whose folder was deleted meanwhile: no FileNotFoundError from the
+    client (the recall hook said "failed unexpectedly"), the daemon is not asked to work there."""
+    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
+    monkeypatch.setattr(daemon, "_exchange", lambda *_args: pytest.fail("the daemon was asked"))
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert daemon.exchange("context", {}, 1) == (None, "fallback")

@@ -180,7 +180,8 @@ def request(op: str, args: dict[str, Any] | None = None, *, timeout: float = 10.
 def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict[str, Any] | None, str]:
     """``request``'s answer, and why there is none: "off", "settings" (unknown here, or not the
     daemon's), "down" (nothing listens), "silent" (no answer in time), "broken" (the connection
-    failed midway, or the answer was not one) or "fallback" (the daemon said to do it here)."""
+    failed midway, or the answer was not one) or "fallback" (the daemon said to do it here, or
+    this process's working folder is gone)."""
     from mahavishnu import settings_snapshot
     from mahavishnu.redaction.held import held_in_environment
 
@@ -189,7 +190,11 @@ def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict
     key = settings_snapshot.process_key()  # the environment's settings included (hashed)
     if key is None:
         return None, "settings"
-    message = {"op": op, "args": args or {}, "cwd": os.getcwd(), "settings_key": key, "protocol": PROTOCOL}
+    try:
+        cwd = os.getcwd()
+    except OSError:  # deleted under this process: the daemon cannot work there, this process can
+        return None, "fallback"
+    message = {"op": op, "args": args or {}, "cwd": cwd, "settings_key": key, "protocol": PROTOCOL}
     held = held_in_environment()  # (the daemon's environment need not hold this process's secrets)
     if held:
         message["held"] = held
