@@ -294,6 +294,29 @@ def _process(args: list[str], data: bytes, env: dict[str, str]) -> tuple[int, st
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
+@pytest.mark.parametrize("args", [[*RECALL, "claude"], [*CAPTURE, "pi", "-"], ["memory", "context"]])
+def test_an_endless_standard_input_is_refused_not_read_on(args: list[str]) -> None:
+    """``< /dev/zero``: the hook read it until the assistant's timeout ended it, holding gigabytes
+    (here its address space is capped at 2 GB, so that a hook that reads on fails at once)."""
+    import resource
+
+    def capped() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    with open("/dev/zero", "rb") as endless:
+        done = subprocess.run(
+            shlex.split(hook_process_command(*args)),
+            stdin=endless,
+            env={**os.environ, "MAHAVISHNU_DAEMON": "off"},
+            capture_output=True,
+            timeout=60,
+            check=False,
+            preexec_fn=capped,
+        )
+    assert done.returncode == 1 and not done.stdout, done.stderr
+    assert done.stderr.decode().startswith("error: standard input holds over 64 MB"), done.stderr
+
+
 @pytest.mark.real_embedder
 def test_the_worst_cases_as_processes() -> None:
     for name in WORST:

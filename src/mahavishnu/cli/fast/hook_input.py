@@ -78,19 +78,35 @@ def hook_stdin(hint: str) -> str:
     return read_stdin()
 
 
+#: The most of standard input a hook reads: far more than any assistant's hook JSON (a prompt
+#: with the files an `@` mention folds in); an endless input (``< /dev/zero``) took all the
+#: memory there was until the assistant's timeout ended the hook.
+HOOK_JSON_BYTES = 64 * 1024 * 1024
+
+
 def read_stdin() -> str:
     """All of standard input as text; bytes that are not UTF-8 read as U+FFFD (the rest of a
-    hook's JSON still counts), a closed or unreadable standard input as nothing."""
+    hook's JSON still counts), a closed or unreadable standard input as nothing. More than
+    ``HOOK_JSON_BYTES`` is refused, not read on."""
     stdin = sys.stdin
     if stdin is None:  # started with file descriptor 0 closed
         return ""
     try:
         raw = getattr(stdin, "buffer", None)
-        if raw is None:  # a text stream only (a test's)
-            return str(stdin.read())
-        return bytes(raw.read()).decode("utf-8", "replace").removeprefix("\ufeff")
+        if raw is None:  # a text stream only (a test's): characters for bytes
+            data: str | bytes = str(stdin.read(HOOK_JSON_BYTES + 1))
+        else:
+            data = bytes(raw.read(HOOK_JSON_BYTES + 1))
     except (OSError, ValueError):  # a descriptor that cannot be read (or was closed meanwhile)
         return ""
+    if len(data) > HOOK_JSON_BYTES:
+        from mahavishnu.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"standard input holds over {HOOK_JSON_BYTES >> 20} MB, more than any assistant's hook JSON",
+            hint="This command is run by an assistant's hook; see `mahavishnu memory hooks install`.",
+        )
+    return data if isinstance(data, str) else data.decode("utf-8", "replace").removeprefix("\ufeff")
 
 
 def _interactive() -> bool:
