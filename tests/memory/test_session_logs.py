@@ -87,6 +87,31 @@ def test_a_bad_line_is_skipped_and_counted(tmp_path: Path) -> None:
     assert transcript.skipped_lines == 1 and len(transcript.turns) == 2
 
 
+def _blocks_of(value: object, text: str) -> list[dict[str, object]]:
+    """The content blocks (objects with a "type") in ``value`` whose "text" is ``text``."""
+    if isinstance(value, list):
+        return [block for item in value for block in _blocks_of(item, text)]
+    if not isinstance(value, dict):
+        return []
+    here = [value] if value.get("text") == text and "type" in value else []
+    return here + [block for item in value.values() for block in _blocks_of(item, text)]
+
+
+@pytest.mark.parametrize("tool", ["codex", "pi"])
+def test_a_block_whose_type_is_no_text_is_passed_over(tool: str, tmp_path: Path) -> None:
+    """A damaged line whose content block has a list for its "type": the turns around it are still
+    read (it raised TypeError: unhashable type, and every capture of the session stopped there)."""
+    lines = [json.loads(line) for line in sample(tool).read_text().splitlines()]
+    blocks = [block for line in lines for block in _blocks_of(line, PROMPT)]
+    assert blocks
+    for block in blocks:
+        block["type"] = ["text"]
+    path = tmp_path / sample(tool).name
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    transcript = read_session(tool, path)  # type: ignore[arg-type]
+    assert [t.content.splitlines()[0] for t in transcript.turns] == ["Decision noted."]
+
+
 def test_a_file_of_no_json_lines_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "rollout-bad.jsonl"
     path.write_text("hello\nworld\n")

@@ -209,7 +209,7 @@ def _texts(blocks: object, kinds: Iterable[str] = ("text",)) -> str:
         return blocks.strip()
     if not isinstance(blocks, list):
         return ""
-    wanted = set(kinds)
+    wanted = tuple(kinds)  # (compared, not hashed: a damaged block's "type" may be a list)
     texts = [
         block["text"].strip()
         for block in blocks
