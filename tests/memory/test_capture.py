@@ -143,6 +143,27 @@ def test_a_turn_with_a_nul_or_half_an_emoji_does_not_stop_the_sessions_capture(
 
 
 @pytest.mark.parametrize("tool", ["claude", "qwen"])
+def test_a_turn_with_bytes_that_are_not_utf_8_is_kept_with_them_replaced(
+    store: MemoryStore, isolated_home: Path, tool: str
+) -> None:
+    """A damaged session file (a byte changed on disk, a write cut short): its line was skipped
+    as not JSON, and the turn in it lost."""
+    folder = isolated_home / (".claude/projects/-proj" if tool == "claude" else ".qwen/projects/-proj/chats")
+    folder.mkdir(parents=True)
+    path = folder / "s.jsonl"
+    path.write_bytes(
+        b'{"type":"user","uuid":"u0","sessionId":"s","cwd":"/proj","message":{"role":"user",'
+        b'"parts":[{"text":"caf\xc3 au lait \xff"}],"content":"caf\xc3 au lait \xff"},'
+        b'"timestamp":"2026-11-22T09:00:00Z"}\n'
+    )
+
+    report = capture_hook(store, tool, {"session_id": "s", "transcript_path": str(path)})  # type: ignore[arg-type]
+
+    said = [t["content"] for t in conversations(store, agent_id=AGENT_IDS[tool])]  # type: ignore[index]
+    assert said == ["caf\ufffd au lait \ufffd"] and report.skipped_lines == 0
+
+
+@pytest.mark.parametrize("tool", ["claude", "qwen"])
 def test_a_line_that_cannot_be_read_as_given_does_not_stop_the_sessions_capture(
     store: MemoryStore, isolated_home: Path, tool: str
 ) -> None:

@@ -210,11 +210,15 @@ def _not_a_session_file(info: os.stat_result) -> str | None:
 
 def session_entry(raw: bytes) -> object:
     """One line of a session file as JSON, its text as any store takes it: a lone surrogate (half an
-    emoji Node's JSON cut, or its bytes) as U+FFFD, no NUL (``clean_text``). ValueError for a line
-    that is not JSON or is nested too deeply to read (a capture skips it and goes on: one line that
-    raised stopped every capture of the session at it)."""
+    emoji Node's JSON cut, or its bytes) and bytes that are not UTF-8 (a damaged file: the line's
+    turn was lost whole) as U+FFFD, no NUL (``clean_text``). ValueError for a line that is not JSON
+    or is nested too deeply to read (a capture skips it and goes on: one line that raised stopped
+    every capture of the session at it)."""
     try:
-        value = json.loads(raw)
+        try:
+            value = json.loads(raw)
+        except UnicodeDecodeError:
+            value = json.loads(raw.decode("utf-8", "replace"))
         # (only a \u escape or the UTF-8 bytes of a surrogate make one: most lines are kept as read)
         return clean_tree(value) if b"\\u" in raw or b"\xed" in raw else value
     except RecursionError:
