@@ -127,6 +127,14 @@ def test_a_damaged_row_is_counted_not_fatal(store: MemoryStore, opencode: OpenCo
     assert transcript.turns[-1].content == "A later prompt about the release train."
 
 
+def test_a_text_part_whose_text_is_no_string_adds_nothing(opencode: OpenCodeDb) -> None:
+    """A damaged part's text (a list, a number) went into the turn as Python's rendering of it."""
+    opencode.message("ses_1", "user", "A later prompt.", {"type": "text", "text": ["a", {"b": 1}]})
+    opencode.message("ses_1", "user", {"type": "text", "text": 12345})
+    transcript = read_session(opencode.path, "ses_1")
+    assert transcript is not None and transcript.turns[-1].content == "A later prompt."
+
+
 def test_a_row_whose_time_is_out_of_range_is_kept_untimed(store: MemoryStore, opencode: OpenCodeDb) -> None:
     """A message's time_created past any year a time holds made every capture of its session fail."""
     mid = opencode.message("ses_1", "user", "A prompt from the far future.")

@@ -131,7 +131,8 @@ def read_session(db: Path, session: str, *, cwd: str | None = None) -> Transcrip
         if part is None:
             skipped += 1
         elif part.get("type") == "text" and not part.get("synthetic") and not part.get("ignored"):
-            texts.setdefault(_text(message_id), []).append(str(part.get("text") or ""))
+            text = part.get("text")  # (a damaged row's number or list is no text: not stored as "[…]")
+            texts.setdefault(_text(message_id), []).append(text if isinstance(text, str) else "")
     turns = []
     if found[1] is None:  # (a subagent's session: none)
         for message_id, created, data in messages:
