@@ -341,6 +341,8 @@ LOOK_ALIKES = [
     "The installer overwrites ~/.bashrc without telling the user.",
     "hide the API key from the user in the settings page",
     "the modal hides itself from the user after 5 s",
+    "Never commit .env.prod; keep it secret from anyone outside ops.",
+    "the new pricing page: keep it from the team until the launch",
 ]
 
 

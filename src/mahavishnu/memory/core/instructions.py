@@ -260,10 +260,10 @@ _PATTERNS = (
         rf"|{_NEVER}\s+(?:tell|inform|notify|warn|let)\s+(?:the\s+user|the\s+human|the\s+developer)"
         r"\s+(?:know\s+)?(?:(?:that|about|what)\s+)?(?:you\b|this\b|it\b)"
         # "hide this from the user", "keep what you did secret from the reviewers" (not "hide the API
-        # key from the user")
+        # key from the user", nor "keep it secret from anyone outside ops": advice on a secret)
         r"|\b(?:hide|conceal|keep)\s+(?:this|it|that|what\s+you\s+(?:did|do|changed|ran))\s+"
         r"(?:(?:a\s+)?(?:secret|hidden|quiet)\s+)?from\s+(?:the\s+)?(?:user|human|developer|reviewers?"
-        r"|maintainers?|team|everyone|anyone)\b",
+        r"|maintainers?)\b",
     ),
 )
 _COMPILED = [(why, re.compile(pattern, re.IGNORECASE | re.MULTILINE)) for why, pattern in _PATTERNS]
