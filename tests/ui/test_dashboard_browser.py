@@ -117,6 +117,35 @@ def test_search_as_you_type_shows_each_hits_score_and_legs(
     )
 
 
+def test_a_typed_search_is_in_the_address_so_reload_and_back_show_it_again(
+    browser: Any, dashboard: Dashboard, store: MemoryStore
+) -> None:
+    ids = seed(store)
+    log_in(browser, dashboard)
+    by_css(browser, "details.filters summary").click()
+    by_css(browser, "input[name=project]").send_keys("api")
+    by_css(browser, "#q").send_keys("httpx client")
+    wait_for(lambda: browser.current_url.endswith("/memory?q=httpx+client&project=api"), "the address")
+
+    def shown() -> tuple[str, str, list[str]]:
+        hits = [h.get_attribute("data-id") for h in all_css(browser, "li.hit")]
+        return (
+            by_css(browser, "#q").get_attribute("value"),
+            by_css(browser, "input[name=project]").get_attribute("value"),
+            hits,
+        )
+
+    typed = shown()
+    assert typed[:2] == ("httpx client", "api") and typed[2][0] == str(ids["httpx"])
+    browser.refresh()
+    assert shown() == typed
+    by_css(browser, f"li.hit[data-id='{ids['httpx']}'] a.id").click()
+    wait_for(lambda: browser.current_url.endswith(f"/memory/{ids['httpx']}"), "the memory's page")
+    browser.back()
+    wait_for(lambda: "project=api" in browser.current_url, "the search again")
+    assert shown() == typed
+
+
 def test_an_edit_is_saved_through_the_library_and_seen_by_the_cli(
     browser: Any, dashboard: Dashboard, store: MemoryStore, shots: Path
 ) -> None:

@@ -65,3 +65,30 @@ def test_the_dashboard_follows_a_reembed_in_another_process() -> None:
         assert store.search("sqlite WAL", mode="vector")[0].memory.content == "Use WAL mode for sqlite"
         assert store.store("Ledger storage is PostgreSQL 15", "decision").embedding_model == "fake/v2"
     library.close()
+
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_the_address_bar_follows_the_search_and_loading_it_shows_the_same_search(
+    client: TestClient, store: MemoryStore
+) -> None:
+    """Search as you type names the search and its filters in the address (``HX-Replace-Url``),
+    so a reload, Back to it or a shared link shows the same search; the default mode is left out
+    (every address said ``mode=hybrid``, a cleared search box ``/memory?mode=hybrid``)."""
+    store.store("We use httpx for every HTTP client call", "decision", project="api")
+    typed = client.get("/memory/hits?q=httpx&mode=text&project=api&type=&since=", headers=HTMX)
+    assert typed.headers["hx-replace-url"] == "/memory?q=httpx&mode=text&project=api"
+    assert client.get("/memory/hits?q=httpx&mode=hybrid", headers=HTMX).headers["hx-replace-url"] == (
+        "/memory?q=httpx"
+    )
+    assert (
+        client.get("/memory/hits?q=&mode=hybrid&project=", headers=HTMX).headers["hx-replace-url"]
+        == "/memory"
+    )
+    assert "hx-replace-url" not in client.get("/memory/hits?q=httpx").headers  # not htmx's: no address bar
+
+    page = client.get(typed.headers["hx-replace-url"]).text
+    assert 'id="q" value="httpx"' in page and '<option value="text" selected>' in page
+    assert '<input name="project" value="api">' in page and '<details class="filters" open>' in page
+    assert "1 hit · text" in page and "We use httpx" in page

@@ -132,8 +132,13 @@ class Query:
         return query
 
     def params(self) -> dict[str, str]:
-        """The fields that are set (for links and forms)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+        """The fields that are set (for links, forms and the address bar), a default mode left out:
+        every search's address said ``mode=hybrid``, and a cleared search box ``/memory?mode=hybrid``."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) not in ("", f.default)
+        }
 
     def filter_params(self) -> dict[str, str]:
         """The filters that are set, without the search text, mode and page."""
