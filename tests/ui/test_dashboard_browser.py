@@ -190,6 +190,25 @@ def test_delete_asks_then_removes_the_memory_and_undo_brings_it_back(
     assert back.content == "The billing service is written in Go" and back.project == "billing"
 
 
+def test_back_after_an_undo_shows_the_list_as_it_is_now_not_as_chrome_kept_it(
+    browser: Any, dashboard: Dashboard, store: MemoryStore
+) -> None:
+    """Chrome keeps pages for Back even when sent with ``Cache-Control: no-store``: Back after an
+    undo showed the spent Undo button over a list without the memory it had just restored."""
+    ids = seed(store)
+    log_in(browser, dashboard, f"/memory/{ids['go']}")
+    by_css(browser, "#delete").click()
+    wait_for(lambda: browser.switch_to.alert, "the confirmation").accept()
+    wait_for(lambda: "deleted" in by_css(browser, "#flash").text, "the deleted flash")
+    assert str(ids["go"]) not in [h.get_attribute("data-id") for h in all_css(browser, "li.hit")]
+    by_css(browser, "#undo").click()
+    wait_for(lambda: "1 memory restored" in by_css(browser, "#flash").text, "the restored flash")
+    browser.back()
+    wait_for(lambda: "deleted" in by_css(browser, "#flash").text, "the page before the undo")
+    assert not all_css(browser, "#undo")  # spent: undo_left says so once the page is asked for again
+    assert str(ids["go"]) in [h.get_attribute("data-id") for h in all_css(browser, "li.hit")]
+
+
 def test_a_quarantined_memory_says_why_and_the_trust_button_lets_recall_add_it(
     browser: Any, dashboard: Dashboard, store: MemoryStore, shots: Path
 ) -> None:

@@ -185,6 +185,25 @@ def test_a_write_needs_the_csrf_token_and_no_foreign_origin(client: TestClient, 
     assert store.get_many([1]) == {}
 
 
+def test_each_writes_answer_changes_a_cookie_so_back_loads_the_pages_kept_before_anew(
+    client: TestClient,
+) -> None:
+    """Chrome keeps pages sent with ``Cache-Control: no-store`` for Back until the site's cookies
+    change: without a change of cookie, Back after an undo showed its spent Undo button."""
+    csrf = logged_in(client)
+    assert "set-cookie" not in client.get("/memory").headers
+    changed = [
+        client.post(f"/memory/1/{action}", data={"csrf": csrf}, follow_redirects=False).headers["set-cookie"]
+        for action in ("quarantine", "trust")
+    ]
+    for cookie in changed:
+        assert re.fullmatch(
+            r"mahavishnu_ui_8690_changed=[0-9a-f]{16}; HttpOnly; SameSite=Strict; Path=/", cookie
+        )
+    assert changed[0] != changed[1]
+    assert client.get("/memory/1").status_code == 200  # the session's own cookie is untouched
+
+
 #: What Chromium sends for an image, a script, a fetch and a frame on another site's page.
 SUBRESOURCES = [("no-cors", "image"), ("no-cors", "script"), ("cors", "empty"), ("navigate", "iframe")]
 

@@ -23,6 +23,10 @@ ASGI middleware in front of every route, static files included:
 * **Headers** on every answer: a Content-Security-Policy that allows only the dashboard's own
   script and style files (no inline script, nothing from elsewhere), no framing, no sniffing, no
   referrer to other sites, no caching. No CORS header is ever sent.
+* **Back after a change**: a write's answer gives the cookie ``mahavishnu_ui_PORT_changed`` a new
+  value. Chrome keeps a page sent with ``Cache-Control: no-store`` in its back/forward cache only
+  while the site's cookies stay as they were: Back after a change loads the page anew instead of
+  showing it as it was (an Undo button already used, a list without the memory just restored).
 * **No websockets**: an upgrade is refused (403) before anything else is read.
 """
 
@@ -210,6 +214,8 @@ class Guard:
                     await _answer(send, 403, "Refused: this form's CSRF token is missing or wrong.")
                     return
                 receive = _replaying(body, receive)
+            # pages kept for Back are stale now: a cookie changed makes Chrome load them anew
+            send = _with_cookie(send, f"{cookie_name(scope)}_changed", secrets.token_hex(8))
         await self.app(scope, receive, send)
 
     async def _login(self, scope: Scope, send: Send) -> None:
@@ -377,6 +383,17 @@ def _with_security_headers(send: Send) -> Send:
             names = {name.lower() for name, _ in message.get("headers", [])}
             extra = [(n, v) for n, v in SECURITY_HEADERS if n not in names]
             message["headers"] = [*message.get("headers", []), *extra]
+        await send(message)
+
+    return sending
+
+
+def _with_cookie(send: Send, name: str, value: str) -> Send:
+    cookie = (b"set-cookie", f"{name}={value}; HttpOnly; SameSite=Strict; Path=/".encode())
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), cookie]
         await send(message)
 
     return sending
