@@ -73,3 +73,37 @@ def test_a_day_out_of_range_is_a_one_line_error_not_a_server_error(until: str) -
         f"until: {until} is out of range" in answer.text
         and "A day from 1971-01-01 to 9999-12-30" in answer.text
     )
+
+
+def _usage_page(path: str = "/usage") -> str:
+    from starlette.testclient import TestClient
+
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.ui.app import create_app
+    from mahavishnu.ui.memories import Library
+
+    app = create_app(Library(MemoryStore.open), "t0ken")
+    with TestClient(app, base_url="http://127.0.0.1:8690") as client:
+        answer = client.get(path, headers={"authorization": "Bearer t0ken"})
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def test_days_without_usage_say_so_without_empty_tables() -> None:
+    """The page said "No usage in these days" over two tables of headers and no row."""
+    page = _usage_page()
+    assert 'id="no-usage">No usage in these days.' in page
+    assert "<table" not in page and "Per day" not in page and "Per project" not in page
+
+
+def test_days_of_recall_only_show_their_lines_not_no_usage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing to chart (no request logged) is not no usage: the table shows what recall added."""
+    from mahavishnu.usage.report import Report
+
+    lines = [Line("2026-06-02", "anthropic", recalls=4, memory_tokens=5000)]
+    made = Report("daily", "assistant", lines, Line("total", "", memory_tokens=5000), [])
+    monkeypatch.setattr(usage_view, "report", lambda *args, **kwargs: made)
+    page = _usage_page("/usage?until=2026-06-03&days=7")
+    assert 'id="no-chart">Nothing to chart in tokens per day' in page and "No usage" not in page
+    assert 'id="usage-table"' in page and "memory loop (no request logged)" in page
+    assert "Per project" not in page
