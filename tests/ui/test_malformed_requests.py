@@ -87,6 +87,8 @@ DAMAGED = [
     '{"at": -1, "tool": "claude", "ids": [1]}',
     '{"at": 1700000000, "tool": "claude", "ids": [1], "tokens": 1e400}',
     '{"at": 1700000000, "tool": "claude", "ids": [1e400]}',
+    '{"at": 1700000000, "tool": "claude", "ids": [1], "tokens": 1000000000000000000000000000000}',
+    '{"at": 1700000000, "tool": "claude", "ids": [1], "tokens": -300}',
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -107,3 +108,26 @@ def test_days_of_recall_only_show_their_lines_not_no_usage(monkeypatch: pytest.M
     assert 'id="no-chart">Nothing to chart in tokens per day' in page and "No usage" not in page
     assert 'id="usage-table"' in page and "memory loop (no request logged)" in page
     assert "Per project" not in page
+
+
+def test_a_recall_of_absurd_tokens_is_a_damaged_line_skipped_and_counted_not_shown() -> None:
+    """A hand-edited recall log line of 10^30 tokens was added up and shown as 30-digit figures."""
+    import time
+
+    from mahavishnu.memory.loop import recall_log
+    from mahavishnu.usage.records import TOOLS
+    from mahavishnu.usage.report import report
+
+    recall_log.append("codex", "UserPromptSubmit", "api", None, [1], 1234)
+    absurd = {"at": time.time(), "tool": "codex", "event": "UserPromptSubmit", "ids": [1], "tokens": 10**30}
+    with (recall_log.log_dir() / recall_log.LOG_NAME).open("a") as log:
+        log.write(json.dumps(absurd) + "\n")
+
+    page = _usage_page()
+    assert 'id="recall-unlogged">1,234<' in page and "1,000,000" not in page
+    assert 'id="skipped">1 damaged, hostile or oversized log line skipped' in page
+    made = report("daily", "assistant", TOOLS, verbose=True)
+    assert made.totals.memory_tokens == 1234 and made.skipped_lines == 1
+    assert made.bad_lines == [
+        (str(recall_log.log_dir() / recall_log.LOG_NAME), 2, "not a recall the hook wrote")
+    ]

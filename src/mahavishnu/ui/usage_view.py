@@ -82,6 +82,7 @@ class UsageView:
     total_cost: float
     peak: float
     problems: list[str]
+    skipped_lines: int  # damaged, hostile or oversized log lines (``usage --verbose`` lists them)
 
 
 def build(
@@ -123,6 +124,7 @@ def build(
         total_cost=made.totals.cost,
         peak=peak,
         problems=made.problems,
+        skipped_lines=made.skipped_lines,
     )
 
 

@@ -616,7 +616,7 @@ def _report(
             ready.append(_pricing())
         return ready[0]
 
-    recalled = recalls(wanted, start, end)
+    recalled, damaged = recalls(wanted, start, end)
     every = bool(recalled) or telemetry.enabled()  # they need every request: nothing kept
     with collector.paused(), ledger.opened() as db:
         folding = None if every else _Folding(Sums(period, by, zone), wanted, start, end, prices)
@@ -633,10 +633,11 @@ def _report(
                 db, wanted, start, end, attribution, pricing, period, by, zone, folded, refreshed.top
             )
             built = sums.report(*sums.lines())
-        built.skipped_lines = ledger.skipped_lines(db)
+        built.skipped_lines = ledger.skipped_lines(db) + len(damaged)
         built.problems = refreshed.problems
         if verbose:
             built.bad_lines = ledger.bad_lines(db, wanted)
+            built.bad_lines += [(path, number, "not a recall the hook wrote") for path, number in damaged]
     return built
 
 
@@ -789,19 +790,23 @@ def priced_requests(
         return [(record, cost) for record, _, cost in priced(records, attribution, pricing)], refreshed
 
 
-def recalls(tools: Iterable[Tool], since: float | None, until: float | None) -> list[Recalled]:
-    """What the recall hooks of ``tools`` added in ``[since, until)`` (``memory/loop/recall_log``)."""
+def recalls(
+    tools: Iterable[Tool], since: float | None, until: float | None
+) -> tuple[list[Recalled], list[tuple[str, int]]]:
+    """What the recall hooks of ``tools`` added in ``[since, until)`` (``memory/loop/recall_log``),
+    and the log's damaged lines (file, line number), skipped."""
     from mahavishnu.memory.loop import recall_log
 
     wanted = {tool for tool in tools if tool in TOOLS}
+    logged, damaged = recall_log.every()
     return [
         entry
-        for entry in recall_log.every()
+        for entry in logged
         if entry.tool in wanted
         and entry.tokens > 0
         and (since is None or entry.at >= since)
         and (until is None or entry.at < until)
-    ]
+    ], damaged
 
 
 def _start(day: date | None, zone: tzinfo | None = None) -> float | None:

@@ -29,6 +29,9 @@ MAX_BYTES = 4 * 1024 * 1024
 #: 3000-01-01 UTC: a later time (or one before 1970, NaN, infinity) was written by no hook, and
 #: ``datetime.fromtimestamp`` refuses some of them, which failed the whole Recall page.
 LATEST = 32_503_680_000.0
+#: The most tokens one recall can add: a count beyond it (``1e30`` typed into the log) is a damaged
+#: line, never a context (``usage.records.MAX_TOKENS``, the same bound on a request's count).
+MAX_TOKENS = 10**12
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +99,20 @@ def read(limit: int = 500) -> list[Recalled]:
     return found
 
 
-def every() -> list[Recalled]:
-    """Every recall still logged (the rotated file's, then the current one's), oldest first."""
-    found = []
+def every() -> tuple[list[Recalled], list[tuple[str, int]]]:
+    """Every recall still logged (the rotated file's, then the current one's), oldest first, and
+    the damaged lines passed over, as file and line number (``mahavishnu usage`` counts them)."""
+    found: list[Recalled] = []
+    damaged: list[tuple[str, int]] = []
     for name in (OLD_NAME, LOG_NAME):
-        for raw in _lines(log_dir() / name):
+        path = log_dir() / name
+        for number, raw in enumerate(_lines(path), 1):
             entry = _parse(raw)
             if entry is not None:
                 found.append(entry)
-    return found
+            elif raw.strip():
+                damaged.append((str(path), number))
+    return found, damaged
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -122,6 +130,9 @@ def _parse(raw: str) -> Recalled | None:
         if not 0 <= at < LATEST:
             return None
         ids = tuple(int(i) for i in data["ids"])
+        tokens = int(data.get("tokens") or 0)
+        if not 0 <= tokens <= MAX_TOKENS:
+            return None
         project, session = data.get("project"), data.get("session")
         return Recalled(
             at=at,
@@ -130,7 +141,7 @@ def _parse(raw: str) -> Recalled | None:
             project=project if isinstance(project, str) else None,
             session=session if isinstance(session, str) else None,
             ids=ids,
-            tokens=int(data.get("tokens") or 0),
+            tokens=tokens,
         )
     except (ValueError, KeyError, TypeError, OverflowError):  # (int() of an infinite count)
         return None
