@@ -107,6 +107,29 @@ def test_usage_blocks_lists_the_open_window_with_its_burn_rate(isolated_home: Pa
     assert [b["requests"] for b in json.loads(recent.stdout)["blocks"]] == [2]  # not three days ago's
 
 
+def test_usage_blocks_timezone_names_since_s_day_and_the_windows_hours_as_ccusage_z_does(
+    isolated_home: Path,
+) -> None:
+    """A request at 20:40 UTC on June 1st is on June 2nd in Tokyo (05:40) and Kolkata (02:10): its
+    window opens at 20:00 UTC whatever the zone (ccusage's too), and is shown at that zone's hours."""
+    _claude_log(isolated_home, T0 - 2 * 86400, T0 + 10 * 3600 + 2400)
+
+    def since(*args: str) -> list[float]:
+        result = runner.invoke(app, ["usage", "blocks", "--since", "2026-06-02", "--json", *args])
+        assert result.exit_code == 0, result.output
+        return [block["start"] - T0 for block in json.loads(result.stdout)["blocks"]]
+
+    assert since("-z", "UTC") == []
+    assert since("-z", "Asia/Tokyo") == since("--timezone", "asia/kolkata") == [10 * 3600]
+    shown = runner.invoke(app, ["usage", "blocks", "-z", "Asia/Kolkata"], env={"COLUMNS": "160"})
+    assert shown.exit_code == 0, shown.output
+    assert "Window (Asia/Kolkata)" in shown.output and "2026-06-02 01:30–06:30" in shown.output
+    assert "2026-05-30 15:30–20:30" in shown.output  # (10:00 UTC, two days before)
+    wrong = runner.invoke(app, ["usage", "blocks", "-z", "Mars/Olympus"])
+    assert wrong.exit_code == 2 and "unknown time zone 'Mars/Olympus'" in wrong.output
+    assert "Traceback" not in wrong.output
+
+
 def test_usage_blocks_says_when_the_open_window_is_too_young_for_a_rate(isolated_home: Path) -> None:
     _claude_log(isolated_home, time.time() - 5)  # one request just now
     active = runner.invoke(app, ["usage", "blocks", "--active"], env={"COLUMNS": "200"})

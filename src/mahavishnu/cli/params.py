@@ -231,6 +231,12 @@ USAGE_TIMEZONE = Param(
     "Default: the system's (TZ).",
     metavar="ZONE",
 )
+#: ``usage blocks``': a window opens at a UTC hour whatever the zone (as ccusage's do); the zone
+#: names --since's day and the hours the windows are shown at
+USAGE_BLOCKS_TIMEZONE = USAGE_TIMEZONE._replace(
+    help="--since's day, and the windows' hours, in this IANA time zone: UTC, Asia/Tokyo... "
+    "Default: the system's (TZ)."
+)
 USAGE_UNPRICED = Param(
     "unpriced",
     ("--unpriced",),

@@ -3,6 +3,7 @@ from the session logs they keep, attributed to the provider that served them (``
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Any
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from mahavishnu.cli.output import JSON_OPTION, escape, info, print_json, table, warn
 from mahavishnu.cli.params import (
     JSON,
+    USAGE_BLOCKS_TIMEZONE,
     USAGE_BY,
     USAGE_REPORT,
     USAGE_SINCE,
@@ -75,6 +77,7 @@ def sessions_cmd(**values: Any) -> None:
 def blocks_cmd(
     tool: list[str] | None = typer_param(USAGE_TOOLS),
     since: str | None = typer_param(USAGE_SINCE),
+    timezone: str | None = typer_param(USAGE_BLOCKS_TIMEZONE),
     active: bool = typer.Option(False, "--active", help="Only the five-hour window still open."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -82,9 +85,10 @@ def blocks_cmd(
     import time
 
     from mahavishnu.usage.blocks import MEASURED, blocks
-    from mahavishnu.usage.report import day_start, parse_day, priced_requests
+    from mahavishnu.usage.report import day_start, parse_day, parse_zone, priced_requests
 
-    start = day_start(parse_day(since)) if since else None
+    zone = parse_zone(timezone) if timezone is not None else None
+    start = day_start(parse_day(since), zone) if since else None
     requests, refreshed = priced_requests(tools(tool), start)
     for problem in refreshed.problems:
         warn(escape(problem))
@@ -100,7 +104,7 @@ def blocks_cmd(
     for window in windows:
         rows.append(
             [
-                _window(window.start, window.end) + (" (open)" if window.active else ""),
+                _window(window.start, window.end, zone) + (" (open)" if window.active else ""),
                 f"{window.requests:,}",
                 f"{window.tokens:,}",
                 f"{window.cost:.2f}" + (" + unpriced" if window.unpriced_requests else ""),
@@ -108,7 +112,8 @@ def blocks_cmd(
                 _at_end(window.projected(now)) if window.active else "",
             ]
         )
-    table(None, ["Window", "Requests", "Tokens", "Cost (USD)", "Burn rate", "At its end"], rows)
+    heading = "Window" if zone is None else f"Window ({zone})"
+    table(None, [heading, "Requests", "Tokens", "Cost (USD)", "Burn rate", "At its end"], rows)
     if any(w.active and w.burn(now) is None for w in windows):
         info(
             f"too early: a burn rate needs two requests and {MEASURED // 60} minutes since the window's "
@@ -127,12 +132,9 @@ def _at_end(projected: tuple[int, float] | None) -> str:
     return "too early" if projected is None else f"{projected[1]:.2f} ({projected[0]:,} tokens)"
 
 
-def _window(start: float, end: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(start)) + time.strftime(
-        "–%H:%M", time.localtime(end)
-    )
+def _window(start: float, end: float, zone: tzinfo | None) -> str:
+    """The window's day and hours in ``zone`` (None: the local one)."""
+    return f"{datetime.fromtimestamp(start, zone):%Y-%m-%d %H:%M}–{datetime.fromtimestamp(end, zone):%H:%M}"
 
 
 @app.command("statusline")

@@ -832,9 +832,11 @@ def parse_day(value: str) -> date:
     raise InvalidInputError(f"not a date: {value!r}", hint="Write it as YYYY-MM-DD (or YYYYMMDD).")
 
 
-def day_start(day: date) -> float:
-    """The Unix time of ``day``'s local midnight (the start of a report's local day)."""
-    return clock.mktime(day.timetuple())
+def day_start(day: date, zone: tzinfo | None = None) -> float:
+    """The Unix time of ``day``'s midnight in ``zone`` (None: the local one, a report's day)."""
+    if zone is None:
+        return clock.mktime(day.timetuple())
+    return datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
 
 
 def _day(moment: float, zone: tzinfo | None) -> str:
