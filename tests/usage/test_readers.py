@@ -6,6 +6,7 @@ read): (1200, 340, 5000, 20000), (800, 120, 0, 31000), (15, 7, 0, 0), (4100, 221
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,22 @@ def test_an_older_qwen_code_s_usage_metadata_counts_the_gemini_api_s_thoughts_to
     path.write_text(json.dumps(reply | {"model": "gemini-2.5-flash", "usageMetadata": usage}) + "\n")
     [record] = collect(["qwen"], None, None)[0]
     assert (record.input, record.output) == (3000, 500)
+
+
+def test_qwen_code_through_the_gemini_api_counts_tool_use_prompt_tokens_as_input(isolated_home: Path) -> None:
+    """Qwen Code 0.24.4 with ``auth_type`` ``gemini`` against the mock, whose replies reported
+    (prompt, cached, candidates, thoughts, toolUsePromptTokenCount) (500, 0, 45, 5, 900) and, to
+    the memory extractor, (3000, 2000, 90, 10, 300): its telemetry has no field for the tool-use
+    prompt, only the total (1450, 3400) that counts it. They were not counted at all."""
+    folder = isolated_home / ".qwen" / "projects" / "-home-dev-src-shop" / "chats"
+    folder.mkdir(parents=True)
+    shutil.copytree(Path(__file__).parent / "fixtures" / "qwen-gemini-api", folder, dirs_exist_ok=True)
+    records, _, skipped = collect(["qwen"], None, None)
+    assert skipped == 0
+    assert [(r.input, r.output, r.cache_read, r.source) for r in records] == [
+        (500 + 900, 45 + 5, 0, "main"),
+        (1000 + 300, 90 + 10, 2000, "helper"),
+    ]
 
 
 def test_gemini_cli_splits_cached_tokens_and_reads_the_project_root(logs: Path) -> None:

@@ -12,7 +12,13 @@ Reasoning: served through the Gemini API (``auth_type`` ``gemini``, ``vertex-ai`
 output leaves its thoughts out, billed as output all the same, and its total counts both; from an
 OpenAI-compatible provider Qwen Code takes ``completion_tokens``, reasoning included, for the
 output and repeats the reasoning as thoughts, which its total counts once. So thoughts are added
-to the output when the total has room for them (``_output``)."""
+to the output when the total has room for them (``_output``).
+
+Tool-use prompt tokens (the Gemini API's ``toolUsePromptTokenCount``: a built-in tool's own
+prompt, billed as input) are apart from the prompt too: the telemetry has no field for them, but
+the total has them, so through the Gemini API (``auth_type`` ``gemini``, ``vertex-ai``) what the
+total has beyond the prompt, the output and the thoughts is input (``_tool_prompt``); an
+OpenAI-compatible provider's total is its prompt and output, nothing beyond."""
 
 from __future__ import annotations
 
@@ -36,12 +42,14 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
             key = text(event.get("response_id")) or text(entry.get("uuid"))
             inclusive = count(event.get("input_token_count"))
             cached = count(event.get("cached_content_token_count"))
-            output = _output(
+            figures = (
                 inclusive,
                 count(event.get("output_token_count")),
                 count(event.get("thoughts_token_count")),
                 count(event.get("total_token_count")),
             )
+            output = _output(*figures)
+            tool = _tool_prompt(*figures) if event.get("auth_type") in _GEMINI_API else 0
             helper = text(event.get("subagent_name")) is not None
             stamp = event.get("event.timestamp") or entry.get("timestamp")
             model = label(event.get("model"))
@@ -56,6 +64,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
                 count(usage.get("thoughtsTokenCount")),
                 count(usage.get("totalTokenCount")),
             )
+            tool = count(usage.get("toolUsePromptTokenCount"))
             helper = False
             stamp = entry.get("timestamp")
             model = label(entry.get("model"))
@@ -70,7 +79,7 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
                 key=f"qwen:{key}",
                 time=when,
                 model=model,
-                input=max(0, inclusive - cached),
+                input=max(0, inclusive - cached) + tool,
                 output=output,
                 cache_write=0,
                 cache_read=cached,
@@ -88,6 +97,16 @@ def _output(inclusive: int, output: int, thoughts: int, total: int) -> int:
     the output holds them already (an OpenAI-compatible provider's: the total would count them
     twice)."""
     return output + thoughts if inclusive + output + thoughts <= total else output
+
+
+#: Qwen Code's ``auth_type``s that talk to the Gemini API (Qwen Code counts their thoughts apart too)
+_GEMINI_API = frozenset({"gemini", "vertex-ai"})
+
+
+def _tool_prompt(inclusive: int, output: int, thoughts: int, total: int) -> int:
+    """A Gemini API reply's tool-use prompt tokens: what its total has beyond the prompt, the
+    output and the thoughts."""
+    return max(0, total - inclusive - output - thoughts)
 
 
 READER = Reader("qwen", WANTED, parse)
