@@ -341,6 +341,33 @@ def test_mcp_http_serves_metrics_in_the_prometheus_format_behind_its_token(
     assert CANARY_KEY not in answer.text and CANARY_TEXT not in answer.text
 
 
+def test_a_clients_unknown_tool_names_add_no_series_and_no_key_to_the_metrics(isolated_home: Path) -> None:
+    """A review: ``switch_llm``'s label was the ``tool`` a client sent, refused or not: each word made
+    a series of its own (a client could add them without end), and a key sent as one was exported."""
+    assert telemetry.enable(prometheus=True) is not None
+    sent = [f"bogus{n}" for n in range(5)] + [CANARY_KEY]
+    with mcp_http(metrics=True) as port:
+
+        async def go() -> None:
+            client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+            url = f"http://127.0.0.1:{port}/mcp"
+            async with Client(streamable_http_client(url, http_client=client)) as mcp:
+                for tool in sent:
+                    arguments = {"name": "qwen", "tool": tool, "dry_run": True}
+                    refused = await mcp.call_tool("switch_llm", arguments)
+                    assert refused.is_error and "unknown tool" in str(refused.content)
+
+        anyio.run(go)
+        answer = httpx.get(
+            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
+    counts = parse_exposition(answer.text)["mahavishnu_switch_duration_seconds_count"]
+    assert counts == {
+        (("mahavishnu_assistant", "other"), ("mahavishnu_dry_run", "true"), ("outcome", "error")): len(sent)
+    }
+    assert "bogus" not in answer.text and CANARY_KEY not in answer.text
+
+
 def test_a_rebinding_page_cannot_read_the_metrics_of_a_server_without_a_token(isolated_home: Path) -> None:
     """A review: ``/metrics`` was answered before the SDK's rebinding guard (which guards ``/mcp``):
     served with ``--no-auth``, a page whose name resolves to 127.0.0.1 read it (Host and Origin its own)."""

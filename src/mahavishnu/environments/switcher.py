@@ -215,7 +215,10 @@ def switch_llm(
     instead of config.toml. A stock profile (``claude``, ``codex``, ``stock``…) removes what every
     profile owns, so the assistant falls back to its own login."""
     check_arguments("switch_llm", settings, name)
-    with telemetry.measure("switch", assistant=tool or "auto", dry_run=dry_run) as measured:
+    # the label names a known assistant only: an MCP client's unknown ``tool`` (each refused below)
+    # added a series per word it sent, and a key sent as one was exported as it was
+    assistant_label = "auto" if not tool else tool if tool in (*ASSISTANTS, ALL) else "other"
+    with telemetry.measure("switch", assistant=assistant_label, dry_run=dry_run) as measured:
         result = _switch_llm(name, settings, tool, scope, dry_run, inline_secret, codex_profile)
         measured.set(profile=result.profile, outcome="partial" if result.partial else "ok")  # (resolved)
         measured.count("switched", len(result.tools))
