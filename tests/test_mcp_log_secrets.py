@@ -56,7 +56,8 @@ def _serving() -> Iterator[tuple[int, list[str]]]:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
+                # (a GET opens an event stream, which outlasts the timeout: each test waited out the deadline)
+                httpx.post(f"http://127.0.0.1:{port}/mcp", json={}, headers=ACCEPT, timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
