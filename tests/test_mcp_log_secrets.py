@@ -97,6 +97,27 @@ def test_an_origin_names_the_port_served_not_any_local_server() -> None:
             assert status(ours) != 403, ours
 
 
+def test_a_client_that_drops_its_request_midway_leaves_no_traceback_on_stderr() -> None:
+    """A review: each POST whose client closed its connection before the whole body was sent (a
+    cancelled call) put an ERROR and a ten-line traceback (``ClientDisconnect``) on the server's stderr."""
+    import socket
+
+    call = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_llms"}}'
+    with _serving() as (port, stderr):
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                head = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(call)}\r\n"
+                sock.sendall(head.encode() + b"Content-Type: application/json\r\n" + _SSE + call[:20])
+        time.sleep(0.5)
+        served = httpx.post(f"http://127.0.0.1:{port}/mcp", content=call, headers=ACCEPT, timeout=30)
+        assert served.status_code == 200  # (the next call is served, as before)
+    [err] = stderr
+    assert "Traceback" not in err and "ClientDisconnect" not in err and "ERROR" not in err, err
+
+
+_SSE = b"Accept: application/json, text/event-stream\r\n\r\n"
+
+
 def _free_port() -> int:
     import socket
 

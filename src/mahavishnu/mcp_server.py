@@ -1059,6 +1059,25 @@ def scrub_sdk_logs() -> None:
         logging.setLogRecordFactory(_ScrubbedRecords(made))
 
 
+class _DroppedClients(logging.Filter):
+    """Leaves out the SDK's record of a POST whose client closed its connection before sending the
+    whole body (``ClientDisconnect``: a cancelled call, a client's timeout): it logged each as an
+    ERROR with a traceback of its own frames, ten lines on the server's stderr about nothing the
+    server did wrong, and a client dropping many buried every other line of the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from starlette.requests import ClientDisconnect
+
+        return not (record.exc_info and isinstance(record.exc_info[1], ClientDisconnect))
+
+
+def drop_disconnect_tracebacks() -> None:
+    """Install ``_DroppedClients`` on the SDK's streamable-HTTP logger, once."""
+    sdk = logging.getLogger("mcp.server.streamable_http")
+    if not any(isinstance(each, _DroppedClients) for each in sdk.filters):
+        sdk.addFilter(_DroppedClients())
+
+
 def serve_stdio(server: MCPServer) -> bool:
     """Serve on stdin/stdout until stdin ends or SIGINT (Ctrl-C) comes; whether SIGINT stopped it.
     While serving, the protocol
@@ -1569,6 +1588,7 @@ def serve_http(
             hint="Only loopback (127.0.0.1) may be served without one (--no-auth).",
         )
     scrub_sdk_logs()
+    drop_disconnect_tracebacks()
     raise_open_files_limit()
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
