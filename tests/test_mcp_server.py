@@ -436,6 +436,21 @@ def test_an_unexpected_failure_says_what_it_was_without_a_secret(
     assert "hunter2-s3cret-pass" not in error_text(result)
 
 
+def test_a_path_the_os_cannot_name_is_a_one_line_error_and_logs_no_traceback(
+    backing: mcp_server.Backing, isolated_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A review: a folder name longer than the OS takes (under the allowed home) reached ``exists()``,
+    whose OSError came back as "unexpected error: OSError", its traceback in the server's log."""
+    too_long = str(isolated_home / ("x" * 300))
+    ingested, imported = run(
+        backing, [("ingest_repository", {"path": too_long}), ("import_transcript", {"path": too_long})]
+    )
+    for result in (ingested, imported):
+        assert "unexpected error" not in error_text(result)
+        assert "File name too long" in error_text(result) and "hint: Check that path" in error_text(result)
+    assert "tool failed" not in caplog.text and "Traceback" not in caplog.text
+
+
 def test_ingest_repository_then_query_the_knowledge_base(
     backing: mcp_server.Backing, isolated_home: Path
 ) -> None:

@@ -87,7 +87,7 @@ from mahavishnu.environments.mcp_access import (
 )
 from mahavishnu.environments.mcp_access import authorization_matches, readable_path
 from mahavishnu.environments.mcp_access import bearer_token as bearer_token
-from mahavishnu.errors import InvalidInputError, MahavishnuError
+from mahavishnu.errors import InvalidInputError, MahavishnuError, from_unexpected
 from mahavishnu.json_types import JSONValue
 from mahavishnu.loopback import host_name, is_loopback, raise_open_files_limit
 from mahavishnu.memory.core.provenance import hit_for_agents, memory_for_agents
@@ -282,9 +282,11 @@ def tool_error(exc: MahavishnuError) -> ToolError:
 
 @contextmanager
 def _as_tool_errors() -> Iterator[None]:
-    """Errors as the agent's tool result: ours with their hint; anything else (a bug of ours) with
-    its type and message, so the agent can tell what went wrong, and the traceback in the server's
-    log. Either is scrubbed of secrets on its way out (``ScrubbedErrors``)."""
+    """Errors as the agent's tool result: ours with their hint, and those of the environment (a
+    path the OS cannot name or reach, a full disk, a busy store: ``from_unexpected``, as the CLI
+    says them) in one line too; anything else (a bug of ours) with its type and message, so the
+    agent can tell what went wrong, and the traceback in the server's log. Either is scrubbed of
+    secrets on its way out (``ScrubbedErrors``)."""
     try:
         yield
     except MahavishnuError as exc:
@@ -292,6 +294,9 @@ def _as_tool_errors() -> Iterator[None]:
     except (ToolError, ResourceError):
         raise
     except Exception as exc:
+        said = from_unexpected(exc)
+        if said is not None:  # (a path too long was "unexpected error: OSError", a traceback logged)
+            raise tool_error(said) from exc
         logging.getLogger(__name__).exception("tool failed")
         raise ToolError(f"unexpected error: {type(exc).__name__}: {exc}") from exc
 
