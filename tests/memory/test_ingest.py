@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -655,6 +656,24 @@ def test_a_file_without_read_permission_does_not_stop_the_run(store: MemoryStore
     report = ingest(store, repo)
 
     assert report.status == "completed" and report.skipped["unreadable"] == 1
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="names of any bytes")
+def test_names_that_are_no_utf8_are_stored_with_the_bytes_written_out(
+    store: MemoryStore, tmp_path: Path
+) -> None:
+    root = Path(os.fsdecode(bytes(tmp_path) + b"/r\xffoot"))  # a lone surrogate in Python
+    write(root, "ok.py", "x = 1\n")
+    write(root, os.fsdecode(b"bad\xfe.py"), "def latin_name():\n    return 1\n")
+    write(root, os.fsdecode(b"d\xff/inner.py"), "y = 2\n")
+
+    report = ingest(store, root, repo_id="odd")
+
+    assert report.status == "completed" and report.files_indexed == 3, report.warnings
+    assert sorted(by_path(store, "odd")) == ["bad\\xfe.py", "d\\xff/inner.py", "ok.py"]
+    assert report.repo_path.endswith("/r\\xffoot") and list_repos(store)[0].repo_path == report.repo_path
+    json.dumps(report.to_dict(), ensure_ascii=False).encode()  # no lone surrogate left
+    assert ingest(store, root, repo_id="odd").files_unchanged == 3
 
 
 def test_a_path_that_is_not_a_directory_is_refused(store: MemoryStore, repo: Path) -> None:

@@ -75,7 +75,7 @@ from mahavishnu.memory.core.models import (
 )
 from mahavishnu.memory.ingest.chunking import Chunk, chunk_text, language_for
 from mahavishnu.memory.ingest.outline import OUTLINE_KEY, OUTLINE_TAG, file_outline, python_scopes, scope_at
-from mahavishnu.memory.ingest.repo_walk import Candidate, WalkOptions, WalkResult, walk
+from mahavishnu.memory.ingest.repo_walk import Candidate, WalkOptions, WalkResult, as_text, walk
 from mahavishnu.redaction.scrub import scrub
 
 if TYPE_CHECKING:
@@ -278,13 +278,13 @@ def _ingest(
         run_id = backend.add_ingestion(
             {
                 "repo_id": repo_id,
-                "repo_path": scrub(str(root)),  # a folder named after a pasted key: as its chunks' labels
+                "repo_path": scrub(as_text(str(root))),  # a folder named after a pasted key: scrubbed
                 "status": "pending",
                 "started_at": format_time(now),
                 "metadata": meta,
             }
         )
-        report = IngestReport(run_id, repo_id, str(root))
+        report = IngestReport(run_id, repo_id, as_text(str(root)))
         run = _Run(store, embedder, root, settings, report, progress)
         try:
             run.run(tuple(include), tuple(exclude))
@@ -323,7 +323,7 @@ def _repo_id(backend: Backend, root: Path, repo_id: str | None) -> str:
     except InvalidInputError as exc:
         raise InvalidInputError(exc.message, hint="Name it with --repo-id NAME.") from None
     last = backend.ingestions(derived, limit=1)
-    if last and last[0]["repo_path"] != scrub(str(root)):
+    if last and last[0]["repo_path"] != scrub(as_text(str(root))):
         raise InvalidInputError(
             f"repository id {derived!r} already names {last[0]['repo_path']}",
             hint="Name this one with --repo-id (or pass --repo-id to move that one here).",

@@ -9,6 +9,8 @@
   target is a file the walk itself finds and does not ignore (never one inside ``.git``, ``.hg``,
   ``.svn``, an ignored folder or an excluded file).
 - ``include`` patterns (gitignore syntax) replace the extension filter when given.
+- A name that is no UTF-8 is matched as read, and reported and stored with each such byte written
+  ``\\xff`` (``as_text``).
 - Files that hold credentials (``SECRET_FILES``: ``.env*``, keys, ``secrets.*``, the assistants'
   credential files, ``~/.ssh`` ...) and Mahavishnu's own directories (``MAHAVISHNU_HOME``: settings,
   secrets file, store) are never taken, whatever ``include``, ``.gitignore`` negations or a symlink
@@ -94,6 +96,13 @@ def _gitignore(lines: Sequence[str]) -> pathspec.GitIgnoreSpec:
 _SECRETS = _gitignore(SECRET_FILES)
 
 
+def as_text(name: str) -> str:
+    """A file name as text every store, JSON and terminal take: each byte UTF-8 cannot decode (which
+    Python reads as a lone surrogate) written ``\\xff``. SQLite and PostgreSQL refuse a lone
+    surrogate, and the embedder's tokenizer too: one such name failed the file, or the whole run."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def private_dirs() -> tuple[Path, ...]:
     """Mahavishnu's own directories (settings and secrets file, store, backups, cache)."""
     return tuple(p.resolve() for p in {paths.config_dir(), paths.data_dir(), paths.cache_dir()})
@@ -101,7 +110,7 @@ def private_dirs() -> tuple[Path, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A file to ingest: its POSIX path relative to the root, and where to read it."""
+    """A file to ingest: its POSIX path relative to the root (``as_text``), and where to read it."""
 
     path: str
     source: Path
@@ -199,6 +208,8 @@ def walk(root: Path, options: WalkOptions) -> WalkResult:
     walker.directory(root, "", _Ignores(base))
     walker.links()  # once every file the walk does not ignore is known
     result.files.sort(key=lambda c: c.path)
+    result.warnings = [as_text(message) for message in result.warnings]
+    result.unlisted = [as_text(rel_dir) for rel_dir in result.unlisted]  # as the stored paths are
     return result
 
 
@@ -278,7 +289,7 @@ class _Walk:
         elif info.st_size > self.options.max_file_bytes:
             self._skip("too large")
         else:
-            self.result.files.append(Candidate(rel, source, info.st_size))
+            self.result.files.append(Candidate(as_text(rel), source, info.st_size))
 
     def _wanted(self, rel: str) -> bool:
         if self.include is not None:
