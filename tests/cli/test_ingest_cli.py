@@ -214,7 +214,7 @@ def test_an_ingest_stopped_by_ctrl_c_is_listed_as_interrupted_with_the_command_t
 
     from mahavishnu.memory.ingest import pipeline
 
-    def ctrl_c(path: Path) -> bytes:
+    def ctrl_c(path: Path, limit: int) -> bytes:
         raise KeyboardInterrupt
 
     args = ["ingest", str(repo), "--repo-id", "store", "--exclude", "*.md"]

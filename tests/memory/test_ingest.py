@@ -29,6 +29,7 @@ from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.ingest import pipeline as ingest_module
 from mahavishnu.memory.ingest.knowledge import forget_repo, list_repos, query_knowledge_base
 from mahavishnu.memory.ingest.pipeline import IngestProgress, IngestReport, ingest_repository, was_interrupted
+from mahavishnu.memory.ingest.repo_walk import WalkOptions, WalkResult
 
 SETTINGS = IngestSettings(chunk_tokens=48, overlap_tokens=8, window_chunks=4)
 
@@ -589,7 +590,7 @@ def test_a_binary_file_with_an_included_extension_is_not_read_again_as_changed(
     ingest(store, repo)
     reads: list[str] = []
     real_read = ingest_module.read_file
-    monkeypatch.setattr(ingest_module, "read_file", lambda p: reads.append(p.name) or real_read(p))
+    monkeypatch.setattr(ingest_module, "read_file", lambda p, n: reads.append(p.name) or real_read(p, n))
     seen: list[IngestProgress] = []
 
     again = ingest(store, repo, progress=seen.append)
@@ -634,10 +635,10 @@ def test_an_unreadable_file_is_warned_about_and_keeps_its_chunks(
     write(repo, "pkg/util.py", functions("changed", 2))
     real = ingest_module.read_file
 
-    def failing(path: Path) -> bytes:
+    def failing(path: Path, limit: int) -> bytes:
         if path.name == "util.py":
             raise PermissionError(13, "Permission denied")
-        return real(path)
+        return real(path, limit)
 
     monkeypatch.setattr(ingest_module, "read_file", failing)
     report = ingest(store, repo)
@@ -645,6 +646,37 @@ def test_an_unreadable_file_is_warned_about_and_keeps_its_chunks(
     assert report.status == "completed" and report.skipped["unreadable"] == 1
     assert report.warnings == ["pkg/util.py: cannot read (Permission denied)"]
     assert {m.id for m in by_path(store)["pkg/util.py"]} == kept
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symlinks and FIFOs")
+@pytest.mark.timeout(60)  # (a FIFO read as a file waits for a writer forever)
+def test_a_file_swapped_after_the_walk_is_read_only_as_the_walk_took_it(
+    store: MemoryStore, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the walk and the read, a file becomes a link out of the tree, a FIFO, or too large."""
+    outside = write(tmp_path, "elsewhere/notes.md", "text from outside the repository\n")
+    real_walk = ingest_module.walk
+
+    def walk_then_swap(root: Path, options: WalkOptions) -> WalkResult:
+        walked = real_walk(root, options)
+        (repo / "README.md").unlink()
+        (repo / "README.md").symlink_to(outside)
+        (repo / "docs/guide.rst").unlink()
+        os.mkfifo(repo / "docs/guide.rst")
+        write(repo, "pkg/util.py", functions("grown", 400))
+        return walked
+
+    monkeypatch.setattr(ingest_module, "walk", walk_then_swap)
+    report = ingest(store, repo, settings=SETTINGS.model_copy(update={"max_file_bytes": 20_000}))
+
+    assert report.status == "completed" and report.skipped["unreadable"] == 3, report.warnings
+    assert report.warnings == [
+        "README.md: cannot read (a symbolic link since the walk, not followed)",
+        "docs/guide.rst: cannot read (not a regular file)",
+        "pkg/util.py: cannot read (larger than 20,000 bytes)",
+    ]
+    assert sorted(by_path(store)) == ["pkg/core.py"]
+    assert not [m for m in chunks(store) if "outside the repository" in m.content]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

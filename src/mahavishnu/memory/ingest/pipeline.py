@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -75,7 +76,14 @@ from mahavishnu.memory.core.models import (
 )
 from mahavishnu.memory.ingest.chunking import Chunk, chunk_text, language_for
 from mahavishnu.memory.ingest.outline import OUTLINE_KEY, OUTLINE_TAG, file_outline, python_scopes, scope_at
-from mahavishnu.memory.ingest.repo_walk import Candidate, WalkOptions, WalkResult, as_text, walk
+from mahavishnu.memory.ingest.repo_walk import (
+    Candidate,
+    WalkOptions,
+    WalkResult,
+    as_text,
+    read_regular,
+    walk,
+)
 from mahavishnu.redaction.scrub import scrub
 
 if TYPE_CHECKING:
@@ -213,9 +221,16 @@ class _Window:
     indexed: int = 0  # of which text files (the others, binary or undecodable, only lose old chunks)
 
 
-def read_file(path: Path) -> bytes:
-    """The file's bytes (a seam: tests make it fail)."""
-    return path.read_bytes()
+def read_file(path: Path, limit: int) -> bytes:
+    """The file's bytes (a seam: tests make it fail), only as the walk took it: a regular file of at
+    most ``limit`` bytes, not through a link. A file swapped after the walk for a FIFO waited forever,
+    one for a link out of the tree was read (``/etc/passwd``), one that grew was read whole."""
+    try:
+        return read_regular(path, limit)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # (its strerror says "Too many levels of symbolic links")
+            raise OSError(errno.ELOOP, "a symbolic link since the walk, not followed") from None
+        raise
 
 
 # -- ingest -------------------------------------------------------------------------------------
@@ -559,7 +574,7 @@ class _Run:
         """Whether a file's stored chunks (``old``, None when it has none) stay as they are: it could
         not be read (maybe passing trouble), has nothing to store, or is unchanged."""
         try:
-            data = read_file(candidate.source)
+            data = read_file(candidate.source, self.settings.max_file_bytes)
         except OSError as exc:
             self._skip(candidate.path, "unreadable", f"cannot read ({exc.strerror or exc})")
             return True
@@ -616,7 +631,7 @@ class _Run:
         """Chunk one file into the window; a file that cannot be read keeps its chunks."""
         self.bytes_chunked += candidate.size
         try:
-            data = read_file(candidate.source)
+            data = read_file(candidate.source, self.settings.max_file_bytes)
         except OSError as exc:
             self._skip(candidate.path, "unreadable", f"cannot read ({exc.strerror or exc})")
             self.files_done += 1

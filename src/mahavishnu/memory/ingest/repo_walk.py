@@ -148,7 +148,7 @@ def _read_ignore(path: Path, result: WalkResult, root: Path) -> pathspec.GitIgno
     ``IGNORE_FILE_BYTES``: a cloned repository's ``.gitignore`` may be a link to ``/dev/zero`` (read
     until memory ran out) or a FIFO (read forever). Like git, a symlinked one is not followed."""
     try:
-        data = _read_regular(path, IGNORE_FILE_BYTES)
+        data = read_regular(path, IGNORE_FILE_BYTES)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -158,7 +158,7 @@ def _read_ignore(path: Path, result: WalkResult, root: Path) -> pathspec.GitIgno
     return _spec(data.decode("utf-8", errors="replace").splitlines())
 
 
-def _read_regular(path: Path, limit: int) -> bytes:
+def read_regular(path: Path, limit: int) -> bytes:
     """At most ``limit`` bytes of a regular file, never through a link at its last step, never
     waiting on a FIFO; OSError otherwise (ELOOP for a link)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
