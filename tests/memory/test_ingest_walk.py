@@ -153,6 +153,15 @@ def test_a_symlink_loop_among_included_files_is_skipped_with_a_warning(tmp_path:
     assert any(w.startswith("a.py: cannot resolve symlink") for w in result.warnings)
 
 
+def test_a_tree_hundreds_of_folders_deep_is_walked(tmp_path: Path) -> None:
+    """git takes such a tree; a walk that recursed per folder raised RecursionError at about 330."""
+    deep = "/".join(["d"] * 700)
+    touch(tmp_path, "top.py", f"{deep}/bottom.py", f"{deep}/skip.py")
+    (tmp_path / deep / ".gitignore").write_text("skip.py\n")
+
+    assert walked(tmp_path) == [f"{deep}/bottom.py", "top.py"]
+
+
 # -- a hostile .gitignore cannot stall the walk --------------------------------------------------
 STALLING_LINES = ("*a" * 14 + "*b", "/".join(["**/a"] * 8) + "/b")
 

@@ -25,7 +25,7 @@ import errno
 import os
 import stat
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -213,6 +213,10 @@ def walk(root: Path, options: WalkOptions) -> WalkResult:
     return result
 
 
+_Step = tuple[os.DirEntry[str], str, _Ignores]  # a directory's entry, its path from the root, the ignores
+_Directory = tuple[Path, str, _Ignores]  # a directory to enter, its path from the root, the ignores in force
+
+
 @dataclass(frozen=True, slots=True)
 class _Walk:
     """One walk of ``root``: what to take, and where the findings go."""
@@ -225,9 +229,20 @@ class _Walk:
     linked: list[tuple[os.DirEntry[str], str]] = field(default_factory=list)  # symlinked files, for later
 
     def directory(self, directory: Path, rel_dir: str, ignores: _Ignores) -> None:
+        """Take what the tree under ``directory`` holds, depth first in name order. A stack of the
+        directories being listed, not recursion: a repository 400 folders deep raised RecursionError."""
+        stack = [self._entries(directory, rel_dir, ignores)]
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+            elif (below := self._entry(*step)) is not None:
+                stack.append(self._entries(*below))
+
+    def _entries(self, directory: Path, rel_dir: str, ignores: _Ignores) -> Iterator[_Step]:
         ignores = ignores.with_dir(rel_dir, _read_ignore(directory / ".gitignore", self.result, self.root))
         for entry in self._listed(directory, rel_dir):
-            self._entry(entry, f"{rel_dir}/{entry.name}" if rel_dir else entry.name, ignores)
+            yield entry, f"{rel_dir}/{entry.name}" if rel_dir else entry.name, ignores
 
     def _listed(self, directory: Path, rel_dir: str) -> list[os.DirEntry[str]]:
         try:
@@ -237,17 +252,18 @@ class _Walk:
             self.result.unlisted.append(rel_dir)
             return []
 
-    def _entry(self, entry: os.DirEntry[str], rel: str, ignores: _Ignores) -> None:
+    def _entry(self, entry: os.DirEntry[str], rel: str, ignores: _Ignores) -> _Directory | None:
+        """Take, skip or link one entry; a directory to enter is returned, not entered."""
         try:
             is_link = entry.is_symlink()
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
             self._skip("unreadable")
-            return
+            return None
         if _SECRETS.match_file(rel + "/" if is_dir else rel):
             self._skip("secret file")
         elif is_dir:
-            self._subdirectory(entry, rel, ignores)
+            return self._subdirectory(entry, rel, ignores)
         elif is_link and Path(entry.path).is_dir():
             self._skip("symlinked directory")
         elif ignores.ignored(rel, False):
@@ -257,17 +273,19 @@ class _Walk:
         else:
             self.seen.add(Path(entry.path))
             self._consider(entry, rel, is_link)
+        return None
 
     def links(self) -> None:
         """Take the symlinked files the walk found, now that what they may lead to is known."""
         for entry, rel in self.linked:
             self._consider(entry, rel, True)
 
-    def _subdirectory(self, entry: os.DirEntry[str], rel: str, ignores: _Ignores) -> None:
+    def _subdirectory(self, entry: os.DirEntry[str], rel: str, ignores: _Ignores) -> _Directory | None:
         if Path(entry.path) in self.options.private:
             self._skip("Mahavishnu's own files")
         elif entry.name not in VCS_DIRS and not ignores.ignored(rel, True):
-            self.directory(Path(entry.path), rel, ignores)
+            return Path(entry.path), rel, ignores
+        return None
 
     def _consider(self, entry: os.DirEntry[str], rel: str, is_link: bool) -> None:
         if not self._wanted(rel):
