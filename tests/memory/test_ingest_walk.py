@@ -63,6 +63,13 @@ def test_vcs_directories_default_excludes_and_git_info_exclude(tmp_path: Path) -
     assert walked(tmp_path) == [".github/workflows/ci.yml", "a.py"]
 
 
+def test_a_submodules_git_file_is_not_taken_even_when_everything_is_included(tmp_path: Path) -> None:
+    touch(tmp_path, ".gitmodules", "lib/s.py", "lib/.hg", "top.py")
+    (tmp_path / "lib/.git").write_text("gitdir: ../.git/modules/lib\n")
+
+    assert walked(tmp_path, include=("*",)) == [".gitmodules", "lib/s.py", "top.py"]
+
+
 def test_extensions_exclude_and_include(tmp_path: Path) -> None:
     touch(tmp_path, "a.py", "b.go", "c.rs", "d.toml", "e.json", "f.png", "Makefile", "docs/g.md", "h.txt")
 

@@ -3,7 +3,8 @@
 - Every ``.gitignore`` applies below its own directory (nested ones too), plus ``.git/info/exclude``
   and the configured excludes; a deeper file overrides a shallower one, ``!negations`` included.
   An ignored directory is not entered (git cannot re-include files under it either).
-- ``.git`` (and ``.hg``, ``.svn``) are never entered; files over ``max_file_bytes`` are skipped.
+- ``.git`` (and ``.hg``, ``.svn``) are never entered, nor taken as a file (a submodule's ``.git``
+  names where its repository is); files over ``max_file_bytes`` are skipped.
 - Symlinks are never followed out of the tree: a symlinked directory is not entered at all (its
   target, if inside, is walked under its real path); a symlinked file is taken only when its
   target is a file the walk itself finds and does not ignore (never one inside ``.git``, ``.hg``,
@@ -254,6 +255,8 @@ class _Walk:
 
     def _entry(self, entry: os.DirEntry[str], rel: str, ignores: _Ignores) -> _Directory | None:
         """Take, skip or link one entry; a directory to enter is returned, not entered."""
+        if entry.name in VCS_DIRS:  # a submodule's or a worktree's ``.git`` is a file (git takes neither)
+            return None
         try:
             is_link = entry.is_symlink()
             is_dir = entry.is_dir(follow_symlinks=False)
@@ -283,7 +286,7 @@ class _Walk:
     def _subdirectory(self, entry: os.DirEntry[str], rel: str, ignores: _Ignores) -> _Directory | None:
         if Path(entry.path) in self.options.private:
             self._skip("Mahavishnu's own files")
-        elif entry.name not in VCS_DIRS and not ignores.ignored(rel, True):
+        elif not ignores.ignored(rel, True):
             return Path(entry.path), rel, ignores
         return None
 
