@@ -47,7 +47,7 @@ from mahavishnu.wording import size as file_size
 if TYPE_CHECKING:
     from mahavishnu.memory.core.embedders.base import Embedder
     from mahavishnu.memory.core.models import Memory
-    from mahavishnu.memory.core.store import Progress
+    from mahavishnu.memory.core.store import MemoryStore, Progress
     from mahavishnu.memory.ingest.knowledge import RepoSummary
 
 
@@ -817,8 +817,9 @@ def query_cmd(
             check_repo(store, repo)
         hits = query_knowledge_base(store, query, repo_id=repo, limit=limit, mode=mode)
         nothing_ingested = not hits and not store.recent({"types": [REPOSITORY_KIND]}, limit=1)
+        held = _held_back(store, [hit.memory_id for hit in hits])
     if as_json:
-        print_json([hit.to_dict() for hit in hits])
+        print_json([{**hit.to_dict(), **_some(quarantined=held.get(hit.memory_id))} for hit in hits])
         return
     if not hits:
         if nothing_ingested:
@@ -829,8 +830,19 @@ def query_cmd(
     for hit in hits:
         scope = f"[dim]{hit.repo_id}[/dim] " if repo is None and hit.repo_id else ""
         console.print(f"{scope}[bold]{_one_line(hit.location)}[/bold]  [dim]score {hit.score:.3f}[/dim]")
+        if (why := held.get(hit.memory_id)) is not None:
+            console.print(f"[quarantined: {why}]", markup=False, highlight=False)
         console.print(printable(hit.snippet()), markup=False, highlight=False)
         console.print()
+
+
+def _held_back(store: MemoryStore, ids: list[int]) -> dict[int, str]:
+    """Why recall leaves each of these memories out (a README that gives orders), by id: marked as
+    `memory search` marks it, so nobody takes such a hit for plain documentation."""
+    from mahavishnu.memory.core.provenance import held_back
+
+    found = store.get_many(ids)
+    return {i: why for i, m in found.items() if (why := held_back(m.tags, m.content)) is not None}
 
 
 def _one_line(path: str) -> Markup:
