@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 
 import pytest
 from testkit.ports import free_port
@@ -131,3 +134,32 @@ def test_a_url_that_cannot_be_requested_is_unhealthy_not_a_traceback(kind: str, 
     was a traceback from `service start` and `service status`."""
     result = check(HealthCheckSettings(**{kind: url}, timeout_seconds=0.5))
     assert not result.ok and result.detail.startswith("not a URL that can be requested (")
+
+
+@contextmanager
+def answering(head: bytes, body: Iterable[bytes]) -> Iterator[int]:
+    """A loopback port whose server answers one request with ``head``, then each part of ``body``."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn, suppress(OSError):
+                conn.recv(65536)
+                conn.sendall(head)
+                for part in body:
+                    conn.sendall(part)
+
+        threading.Thread(target=serve, daemon=True).start()
+        yield listener.getsockname()[1]
+
+
+def test_an_mcp_error_that_is_no_object_is_unhealthy_not_a_traceback() -> None:
+    """A server answering ``"error": "boom"`` (the spec's is an object) was an AttributeError
+    traceback from `service start`, `status` and `health`."""
+    answer = b'{"jsonrpc": "2.0", "id": 1, "error": "boom"}'
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(answer)
+    with answering(head, [answer]) as port:
+        result = check(HealthCheckSettings(mcp=f"http://127.0.0.1:{port}/mcp", timeout_seconds=2))
+    assert not result.ok and result.detail == "MCP error: boom"

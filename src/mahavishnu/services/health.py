@@ -156,7 +156,9 @@ def _rpc_result(response: Any, request_id: int) -> dict[str, Any]:
             continue
         if isinstance(message, dict) and message.get("id") == request_id:
             if "error" in message:
-                raise _Unhealthy(f"MCP error: {message['error'].get('message', message['error'])}")
+                error = message["error"]  # an object by the spec; some servers send a string
+                said = error.get("message", error) if isinstance(error, dict) else error
+                raise _Unhealthy(f"MCP error: {said}")
             result = message.get("result")
             return result if isinstance(result, dict) else {}
     raise _Unhealthy("no JSON-RPC answer")
