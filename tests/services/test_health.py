@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import sys
 import threading
@@ -16,7 +18,7 @@ from mahavishnu.config import HealthCheckSettings, load_settings
 from mahavishnu.services.health import check
 from mahavishnu.services.supervisor import Supervisor
 
-from .helpers import HERE, services_settings, web_service, write_settings
+from .helpers import HERE, ours, services_settings, web_service, write_settings
 
 
 def test_tcp_check_needs_a_listener() -> None:
@@ -51,6 +53,23 @@ def test_command_check_uses_the_exit_status_and_a_timeout() -> None:
     began = time.monotonic()
     slow = check(HealthCheckSettings(command="sleep 30", timeout_seconds=0.2))
     assert not slow.ok and "timed out" in slow.detail and time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("left", ["sleep 30 &", "setsid sleep 30 &"])
+def test_a_command_check_that_leaves_a_process_behind_is_its_exit_status(left: str) -> None:
+    """A process left in the background held the check's stderr pipe: a check that exited 0 at once
+    said 'timed out', and one whose process left its group held it until that process ended."""
+    began = time.monotonic()
+    try:
+        result = check(HealthCheckSettings(command=["sh", "-c", f"{left} exit 0"]))
+        assert (result.ok, result.detail) == (True, "exit status 0")
+        assert time.monotonic() - began < 5
+        failed = check(HealthCheckSettings(command=["sh", "-c", f"{left} echo not ready >&2; exit 3"]))
+        assert (failed.ok, failed.detail) == (False, "exit status 3: not ready")
+    finally:
+        time.sleep(0.2)
+        for pid in ours():  # the sleeps it left: ours by the test's MAHAVISHNU_HOME
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_a_dead_process_is_never_healthy_and_one_check_at_most() -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -165,26 +166,31 @@ def _rpc_result(response: Any, request_id: int) -> dict[str, Any]:
 
 
 def _command(spec: HealthCheckSettings) -> str:
+    """The command's exit status by the timeout. Its stderr goes to a file: a pipe, held open by a
+    process it left in the background (``daemon &``, one in a session of its own), was waited on
+    past the command's exit and past the timeout, for as long as that process ran."""
     argv = list(spec.command or [])
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # on timeout its whole group goes, not just the shell
-        )
-    except OSError as exc:
-        raise _Unhealthy(f"cannot run {argv[0]}: {exc.strerror}") from exc
-    try:
-        _, stderr = proc.communicate(timeout=spec.timeout_seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # our own unreaped child: the pid cannot have been reused
-        proc.communicate()
-        raise _Unhealthy(f"timed out after {spec.timeout_seconds:g} s") from None
-    if proc.returncode != 0:
-        last = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        raise _Unhealthy(f"exit status {proc.returncode}" + (f": {last[0][:200]}" if last[0] else ""))
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,  # on timeout its whole group goes, not just the shell
+            )
+        except OSError as exc:
+            raise _Unhealthy(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        try:
+            code = proc.wait(timeout=spec.timeout_seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # our own unreaped child: the pid cannot have been reused
+            proc.wait()
+            raise _Unhealthy(f"timed out after {spec.timeout_seconds:g} s") from None
+        if code != 0:
+            stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 4096))  # its end: what it said last
+            last = stderr.read().decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            raise _Unhealthy(f"exit status {code}" + (f": {last[0][:200]}" if last[0] else ""))
     return "exit status 0"
 
 
