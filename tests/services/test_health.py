@@ -182,3 +182,23 @@ def test_an_mcp_error_that_is_no_object_is_unhealthy_not_a_traceback() -> None:
     with answering(head, [answer]) as port:
         result = check(HealthCheckSettings(mcp=f"http://127.0.0.1:{port}/mcp", timeout_seconds=2))
     assert not result.ok and result.detail == "MCP error: boom"
+
+
+def test_an_mcp_check_reads_no_more_than_the_start_of_a_huge_answer() -> None:
+    """The whole answer was read into memory, as fast as the server sent it, until the timeout."""
+    sent = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal sent
+        while sent < 64 * 1024 * 1024:  # then it holds the connection, without a word
+            sent += 65536
+            yield b" " * 65536
+        time.sleep(5)
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n"
+    with answering(head, body()) as port:
+        began = time.monotonic()
+        result = check(HealthCheckSettings(mcp=f"http://127.0.0.1:{port}/mcp", timeout_seconds=3))
+        assert time.monotonic() - began < 2
+    assert (result.ok, result.detail) == (False, "no JSON-RPC answer")
+    assert sent < 16 * 1024 * 1024

@@ -10,12 +10,17 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mahavishnu.config import HealthCheckSettings
 from mahavishnu.http_deadline import hung_up_after
 
+if TYPE_CHECKING:
+    import httpx
+
 MCP_PROTOCOL_VERSION = "2025-06-18"
+#: How much of an MCP answer the check reads: an initialize or ping result is far shorter.
+MCP_BODY_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -121,17 +126,17 @@ def _mcp(spec: HealthCheckSettings) -> str:
             httpx.Client(timeout=spec.timeout_seconds, headers=headers) as client,
         ):
             traced = {"trace": trace}
-            response = client.post(url, json=initialize, extensions=traced)
+            response = _send(client, "POST", url, initialize, {}, traced)
             result = _rpc_result(response, 1)
             session = response.headers.get("mcp-session-id")
             version = str(result.get("protocolVersion") or MCP_PROTOCOL_VERSION)
             extra = {"mcp-protocol-version": version, **({"mcp-session-id": session} if session else {})}
             initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-            client.post(url, json=initialized, headers=extra, extensions=traced)
+            _send(client, "POST", url, initialized, extra, traced)
             ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
-            _rpc_result(client.post(url, json=ping, headers=extra, extensions=traced), 2)
+            _rpc_result(_send(client, "POST", url, ping, extra, traced), 2)
             if session:
-                client.delete(url, headers=extra, extensions=traced)
+                _send(client, "DELETE", url, None, extra, traced)
     except httpx.HTTPError as exc:
         raise _Unhealthy(f"{type(exc).__name__}: {exc}") from exc
     except (httpx.InvalidURL, UnicodeError) as exc:  # no HTTPError: a port of "87OO", a host label of 64+
@@ -142,7 +147,34 @@ def _mcp(spec: HealthCheckSettings) -> str:
     return f"MCP server '{server}' answers ping"
 
 
-def _rpc_result(response: Any, request_id: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    headers: dict[str, str]
+    text: str  # the start of the body: ``MCP_BODY_LIMIT`` bytes at most
+
+
+def _send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    body: dict[str, Any] | None,
+    headers: dict[str, str],
+    traced: dict[str, Any],
+) -> _Answer:
+    """One request of the handshake, of whose answer at most ``MCP_BODY_LIMIT`` bytes are read (a
+    huge one went whole into memory, as fast as the server sent it, until the timeout)."""
+    with client.stream(method, url, json=body, headers=headers, extensions=traced) as response:
+        read = bytearray()
+        for chunk in response.iter_bytes():
+            read += chunk
+            if len(read) >= MCP_BODY_LIMIT:
+                break
+        text = bytes(read[:MCP_BODY_LIMIT]).decode("utf-8", "replace")
+        return _Answer(response.status_code, dict(response.headers), text)
+
+
+def _rpc_result(response: _Answer, request_id: int) -> dict[str, Any]:
     if response.status_code >= 400:
         raise _Unhealthy(f"HTTP {response.status_code}")
     text = response.text
