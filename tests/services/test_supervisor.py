@@ -436,3 +436,17 @@ def test_restart_all_leaves_services_stopped_on_purpose_stopped() -> None:
         assert never.exit_code == 0 and "idle: no log yet (it has not run)" in never.stdout, never.output
     finally:
         runner.invoke(app, ["service", "stop", "all"])
+
+
+def test_logs_of_a_huge_line_read_and_show_only_its_end(tmp_path: Path) -> None:
+    """A line of megabytes (output without a newline) was read whole into memory and printed whole:
+    `service logs -n 5` of a 300 MB one ran for minutes."""
+    from mahavishnu.services.supervisor import tail_lines
+
+    limit = 64 * 1024  # a line's most read and shown
+    log = tmp_path / "web.log"
+    log.write_bytes(b"start\n" + b"y" * 20_000_000 + b"\nend\n")
+    assert tail_lines(log, 5) == ["…" + "y" * limit, "end"]
+    log.write_bytes(b"start\n" + b"z" * (limit + 10) + b"\nend\n")
+    assert tail_lines(log, 5) == ["start", "z" * limit + "… (10 more bytes)", "end"]
+    assert tail_lines(log, 1) == ["end"]

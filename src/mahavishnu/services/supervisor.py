@@ -49,6 +49,8 @@ from mahavishnu.services import definitions, health, procs
 TOKEN_ENV = "MAHAVISHNU_SERVICE_TOKEN"
 NAME_ENV = "MAHAVISHNU_SERVICE"
 LOG_TAIL_LINES = 20
+#: The most of one log line ``service logs`` (and a failed start) reads and shows.
+LOG_LINE_LIMIT = 64 * 1024
 INTERRUPTED = "start interrupted (Ctrl-C) before its health check passed"
 #: What a service's ``desired`` is when the watcher may restart it (``failed``: on a config change).
 MEANT_TO_RUN = ("running", "failed")
@@ -615,19 +617,33 @@ def _log_hint(name: str) -> str:
 
 
 def tail_lines(path: Path, lines: int, *, start: int = 0) -> list[str]:
-    """The last ``lines`` lines of a file after byte ``start``, reading backwards in blocks."""
+    """The last ``lines`` lines of a file after byte ``start``, reading backwards in blocks. At most
+    ``LOG_LINE_LIMIT`` bytes a line are read and shown: a line of megabytes (output without a
+    newline: a progress bar, binary data) was read whole into memory, and printed for minutes."""
+    budget = max(lines, 1) * LOG_LINE_LIMIT
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             end = position = handle.tell()
             data = b""
-            while position > start and data.count(b"\n") <= lines:
+            while position > start and data.count(b"\n") <= lines and end - position < budget:
                 position = max(start, position - 65536)
                 handle.seek(position)
                 data = handle.read(end - position)
     except FileNotFoundError:
         return []
-    return data.decode("utf-8", "replace").splitlines()[-lines:] if lines > 0 else []
+    found = data.splitlines()
+    shown = [_cut(line) for line in found[-lines:]] if lines > 0 else []
+    if shown and position > start and len(found) <= lines:  # the budget ran out in the first line
+        shown[0] = "…" + found[0][-LOG_LINE_LIMIT:].decode("utf-8", "replace")  # its end, as a tail's
+    return shown
+
+
+def _cut(line: bytes) -> str:
+    """``line``, at most its first ``LOG_LINE_LIMIT`` bytes, saying how much more there was."""
+    more = len(line) - LOG_LINE_LIMIT
+    shown = line[:LOG_LINE_LIMIT].decode("utf-8", "replace")
+    return shown if more <= 0 else f"{shown}… ({more} more bytes)"
 
 
 def _alive(record: PidRecord) -> bool:
