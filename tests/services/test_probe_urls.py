@@ -198,3 +198,27 @@ def test_a_local_server_not_running_is_said_to_be_ollama_only_on_ollamas_port(
     assert result.status == "unreachable" and result.hint is not None
     assert f"Nothing answers at {base}: start the local server" in result.hint
     assert ("ollama" in result.hint) is ollama
+
+
+@pytest.mark.parametrize("base", ["https://127.0.0.1:8443/v1", "https://gateway.example/v1"])
+def test_a_certificate_not_trusted_is_said_so_not_that_nothing_answers(
+    isolated_home: object, base: str
+) -> None:
+    """A local server with a self-signed certificate was told to start (it ran), a remote one to
+    check the network."""
+    import ssl
+
+    def untrusted(request: httpx.Request) -> httpx.Response:
+        cause = ssl.SSLCertVerificationError("certificate verify failed: self-signed certificate")
+        raise httpx.ConnectError(str(cause), request=request) from cause
+
+    settings = ProfileSettings.model_validate(
+        {"requires_key": False, "openai": {"base_url": base, "model": "m"}}
+    )
+    with httpx.Client(transport=httpx.MockTransport(untrusted)) as client:
+        result = probe(Profile("lab", settings, builtin=False), "openai", load_settings(), client=client)
+    assert result.status == "unreachable" and "self-signed certificate" in result.detail
+    assert result.hint == (
+        f"{base} answers, but its TLS certificate is refused (self-signed, for another name, a "
+        "proxy's): trust its CA (SSL_CERT_FILE=ca.pem), or use http:// for a local server without TLS."
+    )

@@ -126,9 +126,10 @@ def _probe(
         response = send(request, timeout, client)
     except Exception as exc:  # httpx raises its own tree; anything else is as much a failure
         status = _failure_kind(exc)
+        hint = _network_hint(profile.name, status, strip_credentials(base), timeout_setting)
         return ProbeResult(
             profile.name, protocol, shown, False, status, None, _ms(started), without_key(exc, key), tool,
-            _network_hint(profile.name, status, strip_credentials(base), timeout_setting),
+            _certificate_hint(strip_credentials(base)) if _untrusted_certificate(exc) else hint,
         )  # fmt: skip
     latency = _ms(started)
     ok = 200 <= response.status_code < 300
@@ -328,6 +329,27 @@ def _network_hint(profile: str, status: str, base: str, timeout_setting: str | N
         raising = f", or raise {timeout_setting}" if timeout_setting else ""
         return f"No answer in time: check the network (a proxy?){raising}."
     return f"Cannot reach {base}: check the network, a proxy, and base_url in `mahavishnu ai show {profile}`."
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    """Whether the request failed on the server's TLS certificate (httpx's ConnectError wraps it)."""
+    import ssl
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _certificate_hint(base: str) -> str:
+    """A server that answered with a certificate not trusted here is running: told to start it (a
+    local one), or to check the network, the user looked in the wrong place."""
+    return (
+        f"{base} answers, but its TLS certificate is refused (self-signed, for another name, a "
+        "proxy's): trust its CA (SSL_CERT_FILE=ca.pem), or use http:// for a local server without TLS."
+    )
 
 
 def _ollama(profile: str, base: str) -> bool:
