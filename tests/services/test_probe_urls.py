@@ -146,13 +146,20 @@ def test_only_the_start_of_a_huge_answer_is_read(
 
 @pytest.mark.parametrize(
     ("body", "ok"),
-    [(b"<!doctype html><title>Sign in to the Wi-Fi</title>", False), (b"", True), (b' \n{"data": []}', True)],
-    ids=["a-page", "empty", "json"],
+    [
+        (b"<!doctype html><title>Sign in to the Wi-Fi</title>", False),
+        (b"", True),
+        (b' \n{"data": []}', True),
+        (b'{"data": [', False),  # a proxy's broken answer: it said ok
+        (b'{"data": [' + b'"m", ' * probe_module.BODY_LIMIT, True),  # cut: read by its start only
+    ],
+    ids=["a-page", "empty", "json", "broken-json", "cut-json"],
 )
 def test_a_page_that_answers_200_is_not_a_healthy_provider(
     isolated_home: object, monkeypatch: pytest.MonkeyPatch, body: bytes, ok: bool
 ) -> None:
-    """A captive portal, or a base_url naming a web site, answered 200 and `ai test` said ok."""
+    """A captive portal, or a base_url naming a web site, answered 200 and `ai test` said ok; so did
+    a body that starts as JSON and does not parse."""
     monkeypatch.setenv("LAB_KEY", "sk-lab-0123456789abcdef")
     with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200, content=body))) as client:
         result = probe(_profile("https://portal.example/v1"), "openai", load_settings(), client=client)

@@ -133,10 +133,11 @@ def _probe(
         )  # fmt: skip
     latency = _ms(started)
     ok = 200 <= response.status_code < 300
-    if ok and not _an_api_answer(response.body):
+    unlike = _unlike_the_api(response.body) if ok else None
+    if unlike:
         return ProbeResult(
             profile.name, protocol, shown, False, "http-error", response.status_code, latency,
-            f"HTTP {response.status_code}, but a page, not the API's JSON", tool,
+            f"HTTP {response.status_code}, but {unlike}", tool,
             f"Something else answers at {strip_credentials(base)} (a web page, a captive portal, a login "
             f"wall): check base_url in `mahavishnu ai show {profile.name}`, and the network.",
         )  # fmt: skip
@@ -148,13 +149,23 @@ def _probe(
     )  # fmt: skip
 
 
-def _an_api_answer(body: bytes) -> bool:
-    """Whether a 2xx body can be the provider's: every endpoint the probe asks answers JSON (an
-    empty body passes too). A web page that answers 200 (a captive portal, a base_url naming a
-    site) read as healthy; only the first character is looked at, as the body may be cut
-    (``BODY_LIMIT``: a provider's list of models can be longer)."""
+def _unlike_the_api(body: bytes) -> str | None:
+    """Why a 2xx body cannot be the provider's, or None: every endpoint the probe asks answers JSON
+    (an empty body passes too). A web page that answers 200 (a captive portal, a base_url naming a
+    site) read as healthy, and so did a body that starts as JSON and does not parse (a proxy's
+    broken answer). A body cut at ``BODY_LIMIT`` (a provider's list of models can be longer) is
+    judged by its first character only."""
+    import json
+
     start = body.lstrip()[:1]
-    return start in (b"", b"{", b"[")
+    if start not in (b"", b"{", b"["):
+        return "a page, not the API's JSON"
+    if start and len(body) < BODY_LIMIT:  # read whole: it must parse
+        try:
+            json.loads(body)
+        except ValueError:
+            return "not the API's JSON: it does not parse"
+    return None
 
 
 def probe_profile(
