@@ -450,3 +450,41 @@ def test_logs_of_a_huge_line_read_and_show_only_its_end(tmp_path: Path) -> None:
     log.write_bytes(b"start\n" + b"z" * (limit + 10) + b"\nend\n")
     assert tail_lines(log, 5) == ["start", "z" * limit + "… (10 more bytes)", "end"]
     assert tail_lines(log, 1) == ["end"]
+
+
+_DAEMON = """
+import os, pathlib, sys, time
+written = pathlib.Path(sys.argv[1])
+if os.fork() == 0:
+    os.setsid()  # leaves the service's process group
+    written.with_suffix(".tmp").write_text(str(os.getpid()))
+    written.with_suffix(".tmp").rename(written)
+    time.sleep(60)
+    sys.exit()
+while not written.exists():
+    time.sleep(0.01)
+if sys.argv[2] == "stay":
+    time.sleep(60)
+"""
+
+
+def test_stop_ends_a_process_that_left_the_services_group(tmp_path: Path) -> None:
+    """A process forked into a session of its own (a daemon) ran on, untracked, after the stop."""
+    pid_file = tmp_path / "daemon.pid"
+    supervisor = _supervisor(svc={"command": [sys.executable, "-c", _DAEMON, str(pid_file), "stay"]})
+    leader = supervisor.start("svc").pid
+    daemon = int(pid_file.read_text())  # written before the start's grace of 0.5 s ends
+    assert procs.stat(daemon).pgrp != leader  # type: ignore[union-attr]
+    stopped = supervisor.stop("svc")
+    assert stopped.was_running and stopped.signals == ["SIGTERM"]
+    assert not procs.alive(leader) and not procs.alive(daemon)
+
+
+def test_a_failed_start_ends_the_daemon_it_forked(tmp_path: Path) -> None:
+    """A command that daemonizes (forks, then exits) failed to start, and left its daemon running."""
+    pid_file = tmp_path / "daemon.pid"
+    supervisor = _supervisor(svc={"command": [sys.executable, "-c", _DAEMON, str(pid_file), "exit"]})
+    with pytest.raises(ServiceStartError, match="exited with status 0 before it was healthy"):
+        supervisor.start("svc")
+    daemon = int(pid_file.read_text())
+    assert wait_for(lambda: not procs.alive(daemon), timeout=3)

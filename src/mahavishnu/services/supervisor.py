@@ -10,9 +10,10 @@ Per service, under ``$MAHAVISHNU_HOME/services/``:
 ``NAME.lock``        serialises the CLI and ``mahavishnu watch`` acting on the same service.
 
 Safety rules: a service runs in its own session and process group (``start_new_session``); a stop is
-SIGTERM to that group, then SIGKILL after the timeout; nothing is signalled unless the recorded start
+SIGTERM to that group, and to each process that left it and carries our token (a daemon's fork into
+a session of its own), then SIGKILL after the timeout; nothing is signalled unless the recorded start
 time still matches (PID reuse) on the same boot (start times count from boot), or, once the leader is
-gone, unless a group member still carries our token; a PID file whose process is gone, or written
+gone, unless a process still carries our token; a PID file whose process is gone, or written
 before a reboot, is stale and removed. Nothing is ever looked up by name.
 """
 
@@ -27,7 +28,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,14 +225,18 @@ class Supervisor:
         return None
 
     def _orphans(self, record: PidRecord) -> list[procs.ProcStat]:
-        """Members of the service's group that outlived its leader and carry its token."""
+        """The service's processes that carry its token: members of its group that outlived its
+        leader, and any that left the group (a daemon's fork into a session of its own), which a
+        stop of the group alone left running, untracked."""
         if record.pid <= 0 or not record.token or not _this_boot(record):
             return []
-        return [
-            member
-            for member in procs.group_members(record.pid)
-            if procs.environ(member.pid).get(TOKEN_ENV) == record.token
-        ]
+        found = []
+        for pid in procs.pids():
+            if pid != os.getpid() and procs.environ(pid).get(TOKEN_ENV) == record.token:
+                stat = procs.stat(pid)
+                if stat is not None and not stat.gone:
+                    found.append(stat)
+        return found
 
     # -- start -----------------------------------------------------------------------------------
 
@@ -478,23 +483,25 @@ class Supervisor:
         return Stopped(name, True, signals)
 
     def _terminate(self, record: PidRecord, timeout: float) -> list[str]:
-        """SIGTERM the group, wait, SIGKILL what is left. Only called for a verified group: its
-        leader matches the recorded start time, or a member carries our token (a process group id
-        cannot be handed out again while any member of the group lives)."""
+        """SIGTERM the group and the service's processes that left it, wait, SIGKILL what is left.
+        Only called for a verified group: its leader matches the recorded start time, or a member
+        carries our token (a process group id cannot be handed out again while any member of the
+        group lives); a process outside it is signalled only while it carries our token."""
         pgid = record.pid
         sent: list[str] = []
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            if not _group_alive(pgid):
+            strays = [found for found in self._orphans(record) if found.pgrp != pgid]
+            if not _group_alive(pgid) and not strays:
                 return sent
-            try:
+            with suppress(ProcessLookupError):  # the group is gone, its strays are not
                 os.killpg(pgid, sig)
-            except ProcessLookupError:
-                return sent
+            for stray in strays:
+                _signal_stray(stray, record.token, sig)
             sent.append(sig.name)
             deadline = time.monotonic() + wait
-            while _group_alive(pgid) and time.monotonic() < deadline:
+            while _left(pgid, strays) and time.monotonic() < deadline:
                 time.sleep(0.02)
-        if _group_alive(pgid):
+        if _left(pgid, strays):
             raise ServiceStopError(f"process group {pgid} is still alive after SIGKILL")
         return sent
 
@@ -660,6 +667,27 @@ def _this_boot(record: PidRecord) -> bool:
     some unrelated process. A record from another boot is stale (one without a boot id is trusted)."""
     current = procs.boot_id()
     return not record.boot_id or current is None or record.boot_id == current
+
+
+def _left(pgid: int, strays: list[procs.ProcStat]) -> bool:
+    """Whether the group, or one of the processes that left it, still runs."""
+    return _group_alive(pgid) or any(procs.alive(stray.pid, stray.start_time) for stray in strays)
+
+
+def _signal_stray(stray: procs.ProcStat, token: str, sig: signal.Signals) -> None:
+    """Signal a service's process outside its group, checked first to be the one found (its start
+    time) and to carry the token; through a pidfd, so a pid reused after the check is not hit."""
+    try:
+        pidfd = os.pidfd_open(stray.pid)
+    except ProcessLookupError:
+        return
+    try:
+        if procs.alive(stray.pid, stray.start_time) and procs.environ(stray.pid).get(TOKEN_ENV) == token:
+            signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
 
 
 def _group_alive(pgid: int) -> bool:
