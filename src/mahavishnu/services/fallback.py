@@ -320,6 +320,8 @@ def run_notify(command: list[str], env: dict[str, str], timeout: float) -> str |
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
             code = proc.wait()
+            if left:  # a signal is delivered, not done, when killpg returns: none of it may run on
+                _wait_gone(proc, time.monotonic() + KILLED_SECONDS)
         if left:
             what = "it" if proc.pid in left else "a process it left in the background"
             return f"{what} still ran after {timeout:g} s: killed"
@@ -328,6 +330,16 @@ def run_notify(command: list[str], env: dict[str, str], timeout: float) -> str |
             said = stderr.read().decode("utf-8", "replace").strip()[-200:]
             return f"exit status {code}: {said}"
         return None
+
+
+#: How long ``run_notify`` waits for a killed group's processes to end.
+KILLED_SECONDS = 2.0
+
+
+def _wait_gone(proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Wait until nothing of ``proc``'s killed group runs, at most until ``deadline``."""
+    while _running(proc) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _running(proc: subprocess.Popen[bytes]) -> list[int]:
