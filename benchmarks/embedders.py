@@ -249,7 +249,11 @@ def dev_scores(embedder: Embedder, datasets: list[str], cache: Path) -> dict[str
         if dataset == "devmem":
             scores.update(devmem_scores(embedder))
             continue
-        with tempfile.TemporaryDirectory() as tmp:
+        # (a throwaway home: ingest's per-repository locks live in the data folder, not the user's)
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            retrieval._environ(MAHAVISHNU_HOME=str(Path(tmp) / "home")),
+        ):
             settings = MemorySettings(path=Path(tmp) / "dev.db")
             with MemoryStore.open(settings, embedder=embedder) as store:
                 data = retrieval.load(dataset, store, cache)

@@ -1476,7 +1476,12 @@ def main() -> None:
         fusions = settings_fusions(args.fusion_sweep)
     print(f"embedder {embedder.identity} ({embedder.dimension})")
     results = []
-    with tempfile.TemporaryDirectory() as tmp, backends(args.postgres) as backend:
+    # (a throwaway home: ingest's per-repository locks live in the data folder, not the user's)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _environ(MAHAVISHNU_HOME=str(Path(tmp) / "home")),
+        backends(args.postgres) as backend,
+    ):
         for name in [d for d in args.datasets.split(",") if d]:
             began = time.perf_counter()
             where = settings.model_copy(update={"path": Path(tmp) / f"{name}.db"})
