@@ -480,6 +480,23 @@ def test_stop_ends_a_process_that_left_the_services_group(tmp_path: Path) -> Non
     assert not procs.alive(leader) and not procs.alive(daemon)
 
 
+def test_stop_ends_a_process_that_left_the_group_without_pidfds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel before 5.3 has no pidfd_open (ENOSYS): the stop failed with an OSError there."""
+
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    pid_file = tmp_path / "daemon.pid"
+    supervisor = _supervisor(svc={"command": [sys.executable, "-c", _DAEMON, str(pid_file), "stay"]})
+    leader = supervisor.start("svc").pid
+    daemon = int(pid_file.read_text())
+    assert supervisor.stop("svc").was_running
+    assert not procs.alive(leader) and not procs.alive(daemon)
+
+
 def test_a_failed_start_ends_the_daemon_it_forked(tmp_path: Path) -> None:
     """A command that daemonizes (forks, then exits) failed to start, and left its daemon running."""
     pid_file = tmp_path / "daemon.pid"

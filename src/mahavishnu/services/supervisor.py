@@ -681,6 +681,11 @@ def _signal_stray(stray: procs.ProcStat, token: str, sig: signal.Signals) -> Non
         pidfd = os.pidfd_open(stray.pid)
     except ProcessLookupError:
         return
+    except OSError:  # (a kernel before 5.3: no pidfd; checked, then signalled by its pid)
+        if procs.alive(stray.pid, stray.start_time) and procs.environ(stray.pid).get(TOKEN_ENV) == token:
+            with suppress(ProcessLookupError):
+                os.kill(stray.pid, sig)
+        return
     try:
         if procs.alive(stray.pid, stray.start_time) and procs.environ(stray.pid).get(TOKEN_ENV) == token:
             signal.pidfd_send_signal(pidfd, sig)
