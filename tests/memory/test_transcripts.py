@@ -216,11 +216,14 @@ def test_crlf_and_bom_are_tolerated(tmp_path: Path) -> None:
     assert [turn.content for turn in transcript.turns] == ["hello"] and transcript.skipped_lines == 0
 
 
-def test_invalid_utf8_line_is_skipped(tmp_path: Path) -> None:
+def test_a_byte_that_is_not_utf8_reads_as_a_replacement_character(tmp_path: Path) -> None:
+    """A damaged line is read (its bad bytes as U+FFFD, as half an emoji is), not skipped whole."""
     path = tmp_path / "s.jsonl"
-    path.write_bytes(b'{"type": "user", "x": "\xff\xfe"}\n' + json.dumps(user("u1", None, "ok")).encode())
+    damaged = json.dumps(user("u1", None, "caf@")).encode().replace(b"@", b"\xff\xfe")
+    path.write_bytes(damaged + b"\n" + json.dumps(user("u2", "u1", "ok")).encode())
     transcript = read_transcript(path)
-    assert transcript.skipped_lines == 1 and [turn.content for turn in transcript.turns] == ["ok"]
+    assert transcript.skipped_lines == 0
+    assert [turn.content for turn in transcript.turns] == ["caf\ufffd\ufffd", "ok"]
 
 
 def test_missing_file(tmp_path: Path) -> None:
