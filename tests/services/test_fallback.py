@@ -19,7 +19,7 @@ from mahavishnu.config import load_settings
 from mahavishnu.environments.switcher import switch_llm
 from mahavishnu.services import metrics
 from mahavishnu.services.events import read_events
-from mahavishnu.services.fallback import read_state
+from mahavishnu.services.fallback import read_state, state_path
 from mahavishnu.services.supervisor import Supervisor
 from mahavishnu.services.watch import Watcher
 
@@ -366,8 +366,12 @@ def test_a_failing_provider_with_no_chain_says_how_to_set_one(
     [event] = read_events()
     assert event["event"] == "fallback-no-chain" and "HTTP 503" in event["reason"]
     watcher = Watcher(load_settings())
-    assert [e["event"] for e in _tick(watcher)] == ["fallback-no-chain"]
-    assert _tick(watcher) == []  # once per outage
+    assert _tick(watcher) == []  # once per outage, reported by the run before
+    primary.fail_with(None)
+    assert _tick(watcher) == []
+    primary.fail_with(503)
+    assert [e["event"] for e in _tick(watcher)] == ["fallback-no-chain"]  # a new outage
+    assert _tick(watcher) == []
     assert _claude_base_url(isolated_home) == primary.base_url
 
 
@@ -471,3 +475,99 @@ def test_ai_test_of_an_assistant_probes_the_url_its_file_holds(
     settings.write_text(json.dumps(data))
     dead = runner.invoke(app, ["ai", "test", "--tool", "claude"])
     assert dead.exit_code == 1, dead.output
+
+
+def test_watch_once_run_again_counts_on_from_the_last_run(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    """`watch --once` from cron or a timer: each run counted from zero, so above one failure before the
+    switch it said "1 of 3" forever and never fell back (nor back), and repeated every outage report."""
+    primary, backup = mocks
+    _configure(primary, backup, failures_before_switch=3)
+    switch_llm("lab-primary", load_settings())
+
+    def once() -> list[dict[str, Any]]:  # a run of its own: a new watcher, what it kept is on disk
+        return _tick(Watcher(load_settings()))
+
+    primary.fail_with(503)
+    assert "(1 of 3 before fallback)" in once()[0]["reason"]
+    primary.fail_with(None)
+    assert once() == []  # a good probe: the count starts over, and is not kept
+    assert json.loads(state_path().read_text()) == {}
+    primary.fail_with(503)
+    assert [e["reason"][:18] for e in once() + once()] == ["probe failed (1 of", "probe failed (2 of"]
+    [event] = once()
+    assert (event["event"], event["from"], event["to"]) == ("fallback", "lab-primary", "lab-backup")
+    primary.fail_with(None)
+    assert once() == []  # one good probe of the original is not enough
+    [back] = once()
+    assert (back["event"], back["to"]) == ("switch-back", "lab-primary")
+
+    backup.fail_with(429)
+    primary.fail_with(500)
+    events = [e for _ in range(5) for e in once()]
+    assert [e["event"] for e in events] == ["probe-failed", "probe-failed", "fallback-unavailable"]
+    primary.fail_with(None)
+    assert once() == [] and read_state() == {}
+    primary.fail_with(500)
+    events = [e for _ in range(3) for e in once()]  # a new outage is reported again
+    assert [e["event"] for e in events] == ["probe-failed", "probe-failed", "fallback-unavailable"]
+    assert _claude_base_url(isolated_home) == primary.base_url
+
+
+def test_a_manual_switch_between_runs_counts_the_new_profile_from_zero(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    primary, backup = mocks
+    _configure(primary, backup, failures_before_switch=2)
+    switch_llm("lab-primary", load_settings())
+    primary.fail_with(503)
+    backup.fail_with(503)
+    assert "(1 of 2 before fallback)" in _tick(Watcher(load_settings()))[0]["reason"]
+    switch_llm("lab-backup", load_settings())  # the user picks another profile by hand
+    [failed] = _tick(Watcher(load_settings()))
+    assert (failed["event"], failed["profile"]) == ("probe-failed", "lab-backup")
+    assert "(1 of 2 before fallback)" in failed["reason"]
+
+
+def test_probe_counts_that_cannot_be_saved_are_reported_once(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mahavishnu.errors import WriteFailedError
+    from mahavishnu.services import fallback
+
+    primary, backup = mocks
+    _configure(primary, backup, failures_before_switch=3)
+    switch_llm("lab-primary", load_settings())
+
+    def unwritable(state: object, tracks: object) -> None:
+        raise WriteFailedError("cannot write in the watch folder: No space left on device")
+
+    monkeypatch.setattr(fallback, "_write_file", unwritable)
+    primary.fail_with(503)
+    watcher = Watcher(load_settings())
+    events = [e for _ in range(2) for e in _tick(watcher)]
+    assert [e["event"] for e in events] == ["probe-failed", "watch-error", "probe-failed"]
+    assert events[1]["reason"] == (
+        "cannot write in the watch folder: No space left on device: failed probes are counted by this "
+        "watcher only, not by the next"
+    )
+    assert "(2 of 3 before fallback)" in events[2]["reason"]  # this watcher still counts
+
+
+def test_probe_counts_in_fallback_json_that_are_not_counts_start_over(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    from mahavishnu.services import fallback
+
+    primary, backup = mocks
+    _configure(primary, backup, failures_before_switch=3)
+    switch_llm("lab-primary", load_settings())
+    fallback.state_path().parent.mkdir(parents=True, exist_ok=True)
+    fallback.state_path().write_text(
+        json.dumps({"probes": {"claude": {"profile": "lab-primary", "failures": "2"}, "codex": [1]}})
+    )
+    primary.fail_with(503)
+    [failed] = _tick(Watcher(load_settings()))
+    assert "(1 of 3 before fallback)" in failed["reason"]
+    assert read_state() == {}

@@ -8,7 +8,8 @@ chain (``fallback.chains.TOOL``, preferred first) and switches to the first heal
 (``$MAHAVISHNU_HOME/watch/fallback.json``, so a restarted watcher still knows) and, with
 ``fallback.switch_back``, switches back once that one passed ``successes_before_switch_back`` probes
 in a row. A manual switch in between wins: the memory is dropped. Every switch is an event and runs
-``fallback.notify_command``.
+``fallback.notify_command``. The probes' counts in a row (and whether the outage was reported) are
+kept there too: ``watch --once`` run N times (cron, a timer) acts as one watcher ticking N times.
 
 Nothing fails quietly: a failed probe short of the switch is a ``probe-failed`` event; K failures with
 no other profile to try (no chain for the assistant, or none of its entries usable) are a
@@ -25,7 +26,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,21 @@ NOTIFY_TIMEOUT = 30.0
 
 @dataclass
 class _Track:
+    profile: str = ""  # the profile probed: another one (switched by hand) starts from zero
     failures: int = 0
     recoveries: int = 0
     unavailable_reported: bool = False
+
+
+#: fallback.json's key for the tracks, beside the assistants' switch memory (no assistant is named so).
+_TRACKS = "probes"
 
 
 def state_path() -> Path:
     return paths.data_dir() / "watch" / "fallback.json"
 
 
-def read_state() -> dict[str, dict[str, str]]:
+def _read_file() -> dict[str, Any]:
     try:
         data = json.loads(state_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -59,8 +65,31 @@ def read_state() -> dict[str, dict[str, str]]:
     return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
 
 
+def read_state() -> dict[str, dict[str, str]]:
+    """Per assistant, the profile the watcher switched away from (``original``) and to (``current``)."""
+    return {k: v for k, v in _read_file().items() if k != _TRACKS}
+
+
+def _read_tracks() -> dict[str, _Track]:
+    """The tracks the last watcher saved; one that is not what this version writes starts over."""
+    tracks = {}
+    for tool, saved in _read_file().get(_TRACKS, {}).items():
+        try:
+            track = _Track(**saved)
+        except TypeError:
+            continue
+        if all(type(getattr(track, f.name)) is type(f.default) for f in fields(track)):
+            tracks[tool] = track
+    return tracks
+
+
+def _write_file(state: dict[str, dict[str, str]], tracks: dict[str, Any]) -> None:
+    data = {**state, _TRACKS: tracks} if tracks else state
+    write_private(state_path(), json.dumps(data, indent=2) + "\n")
+
+
 def _write_state(state: dict[str, dict[str, str]]) -> None:
-    write_private(state_path(), json.dumps(state, indent=2) + "\n")
+    _write_file(state, _read_file().get(_TRACKS, {}))
 
 
 _STALE = "it still holds the earlier fallback (dropped once it can be written)"
@@ -113,7 +142,9 @@ def _probe_failed(
 
 class FallbackManager:
     def __init__(self) -> None:
-        self.tracks: dict[str, _Track] = {}
+        self.tracks = _read_tracks()  # what the last watcher counted: `watch --once` goes on from it
+        self.saved_tracks = self._tracks_to_save()
+        self.unsaved: str | None = None  # why the tracks could not be saved, reported once
         self.errors: dict[str, str] = {}  # tool -> the last error reported, so it is reported once
         self.unknown_reported: dict[str, str] | None = None  # chain problems already reported
 
@@ -128,7 +159,27 @@ class FallbackManager:
                     events.append(log_event("probe-skipped", tool=tool, reason=exc.message))
                 continue
             self.errors.pop(tool, None)
-        return events
+        return events + self._save_tracks()
+
+    def _tracks_to_save(self) -> dict[str, dict[str, Any]]:
+        """The tracks that hold a count or a report: a healthy provider's is not written."""
+        return {tool: asdict(t) for tool, t in self.tracks.items() if asdict(t) != asdict(_Track(t.profile))}
+
+    def _save_tracks(self) -> list[dict[str, Any]]:
+        """Write the tracks when they changed: fallback.json is not written at each healthy probe."""
+        tracks = self._tracks_to_save()
+        if tracks == self.saved_tracks:
+            return []
+        try:
+            _write_file(read_state(), tracks)
+        except MahavishnuError as exc:
+            if self.unsaved == exc.message:
+                return []
+            self.unsaved = exc.message
+            reason = f"{exc.message}: failed probes are counted by this watcher only, not by the next"
+            return [log_event("watch-error", reason=reason)]
+        self.saved_tracks, self.unsaved = tracks, None
+        return []
 
     def check_tool(self, tool: str, settings: Settings) -> list[dict[str, Any]]:
         from mahavishnu.environments.switcher import assistant
@@ -140,7 +191,9 @@ class FallbackManager:
         current = str(entry.profile)
         protocol = assistant(tool).protocol
         result = self._probe(profiles[current], protocol, settings, tool)
-        track = self.tracks.setdefault(tool, _Track())
+        track = self.tracks.get(tool, _Track())
+        if track.profile != current:
+            track = self.tracks[tool] = _Track(current)
         state = read_state()
         remembered = state.get(tool)
         if remembered and remembered.get("current") != current:
