@@ -92,3 +92,18 @@ def test_the_address_bar_follows_the_search_and_loading_it_shows_the_same_search
     assert 'id="q" value="httpx"' in page and '<option value="text" selected>' in page
     assert '<input name="project" value="api">' in page and '<details class="filters" open>' in page
     assert "1 hit · text" in page and "We use httpx" in page
+
+
+@pytest.mark.parametrize("refused", ["type=bogus", "provenance=rumour"])
+def test_a_refused_filter_keeps_the_search_and_the_other_filters_in_the_form(
+    client: TestClient, store: MemoryStore, refused: str
+) -> None:
+    """The form came back blank beside the error: the search text typed was lost from the box (the
+    address still had it). Now it keeps the search and the filters that were not refused, and offers
+    no bulk forget (it would name fewer filters than were asked for)."""
+    store.store("redis is the session cache", "decision", project="api")
+    page = client.get(f"/memory?q=redis&mode=text&project=api&{refused}").text
+    assert 'id="error"' in page and ("no memory type" in page or "no provenance" in page)
+    assert 'id="q" value="redis"' in page and '<option value="text" selected>' in page
+    assert '<input name="project" value="api">' in page and '<details class="filters" open>' in page
+    assert 'id="forget-link"' not in page and "hits ·" not in page and "redis is the session" not in page

@@ -412,7 +412,7 @@ class Pages:
                 rows, older = memories.find(store, query)
                 outside = memories.outside(store, query, rows)
         except MahavishnuError as exc:  # the page, and instead of its list, why (not "no memories yet")
-            query, error, hint = Query(), exc.message, exc.hint
+            query, error, hint = Query.as_typed(request.query_params), exc.message, exc.hint
         return _render(
             request,
             template,
@@ -420,14 +420,15 @@ class Pages:
                 "query": query,
                 "rows": rows,
                 "older_link": query.at_page(query.page_number + 1) if older else "",
-                "newer_link": query.at_page(query.page_number - 1) if query.page else "",
+                "newer_link": query.at_page(query.page_number - 1) if query.page and not error else "",
                 "outside": outside,
                 "error": error,
                 "hint": hint,
                 "modes": SEARCH_MODES,
                 "types": MEMORY_TYPES,
                 "provenances": PROVENANCES,
-                "forget_link": urlencode(query.filter_params()),
+                # not beside an error: the filters kept are not all those asked for
+                "forget_link": "" if error else urlencode(query.filter_params()),
             },
         )
 

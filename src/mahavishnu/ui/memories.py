@@ -131,6 +131,15 @@ class Query:
             query = replace(query, quarantined="")
         return query
 
+    @classmethod
+    def as_typed(cls, params: Mapping[str, str]) -> Query:
+        """What ``from_params`` refused, without the values it refuses: the form shown again beside
+        the error keeps the search text and the other filters (it came back blank)."""
+        refusable = {"type": MEMORY_TYPES, "provenance": PROVENANCES}
+        return cls.from_params(
+            {k: v for k, v in params.items() if k not in refusable or v.strip() in refusable[k]}
+        )
+
     def params(self) -> dict[str, str]:
         """The fields that are set (for links, forms and the address bar), a default mode left out:
         every search's address said ``mode=hybrid``, and a cleared search box ``/memory?mode=hybrid``."""
