@@ -107,3 +107,15 @@ def test_a_refused_filter_keeps_the_search_and_the_other_filters_in_the_form(
     assert 'id="q" value="redis"' in page and '<option value="text" selected>' in page
     assert '<input name="project" value="api">' in page and '<details class="filters" open>' in page
     assert 'id="forget-link"' not in page and "hits ·" not in page and "redis is the session" not in page
+
+
+def test_search_as_you_type_with_a_refused_filter_answers_the_error_line_not_a_page(
+    client: TestClient,
+) -> None:
+    """``/memory/hits?type=bogus`` from htmx answered the whole error page (menu and all), which
+    htmx put inside the list of hits. Now it answers the list's fragment with the error line, and
+    leaves the address bar as it was."""
+    answer = client.get("/memory/hits?q=redis&type=bogus", headers=HTMX)
+    assert 'id="error">no memory type &#39;bogus&#39;<' in answer.text
+    assert "<nav" not in answer.text and "<html" not in answer.text.lower()
+    assert "hx-replace-url" not in answer.headers

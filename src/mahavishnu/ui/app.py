@@ -395,13 +395,13 @@ class Pages:
         return page
 
     def memory_hits(self, request: Request) -> Response:
-        response = self._memory(request, "hits.html")
-        if _from_htmx(request):  # the address bar follows the search, as /memory?... would show it
-            query = Query.from_params(request.query_params)
-            response.headers["HX-Replace-Url"] = _address("/memory", query.params())
-        return response
+        return self._memory(request, "hits.html", follow=_from_htmx(request))
 
-    def _memory(self, request: Request, template: str) -> Response:
+    def _memory(self, request: Request, template: str, *, follow: bool = False) -> Response:
+        """The page, or for search as you type its list (``hits.html``), with why instead of the list
+        when the filters are refused or the store fails. ``follow``: the address bar follows the
+        search, as /memory?... would show it; not a refused one (read again for the address, it
+        raised, and htmx put the whole error page, menu and all, inside the list)."""
         error = hint = ""
         rows: list[Row] = []
         outside = None
@@ -413,7 +413,7 @@ class Pages:
                 outside = memories.outside(store, query, rows)
         except MahavishnuError as exc:  # the page, and instead of its list, why (not "no memories yet")
             query, error, hint = Query.as_typed(request.query_params), exc.message, exc.hint
-        return _render(
+        page = _render(
             request,
             template,
             {
@@ -431,6 +431,9 @@ class Pages:
                 "forget_link": "" if error else urlencode(query.filter_params()),
             },
         )
+        if follow and not error:
+            page.headers["HX-Replace-Url"] = _address("/memory", query.params())
+        return page
 
     def detail(self, request: Request) -> Response:
         memory_id = int(request.path_params["memory_id"])
