@@ -131,3 +131,32 @@ def test_a_recall_of_absurd_tokens_is_a_damaged_line_skipped_and_counted_not_sho
     assert made.bad_lines == [
         (str(recall_log.log_dir() / recall_log.LOG_NAME), 2, "not a recall the hook wrote")
     ]
+
+
+@pytest.mark.parametrize(
+    ("address", "said"),
+    [
+        ("/usage?days=7&until=2024-05-01&by=bogus&metric=cost", "by: not one of assistant, provider, model"),
+        ("/usage?days=7&until=someday&by=model&metric=cost", "until: not a date &#39;someday&#39;"),
+        ("/usage?days=7&until=0001-01-01&by=model&metric=cost", "until: 0001-01-01 is out of range"),
+    ],
+)
+def test_a_refused_choice_is_said_above_the_page_of_the_choices_kept(address: str, said: str) -> None:
+    """A refused choice answered the bare error page: the window, the stacking and the metric
+    chosen were lost (its one link led to the memory page). Now the page shows the choices kept,
+    the refused one at its default, and says why above it."""
+    from starlette.testclient import TestClient
+
+    from mahavishnu.memory.core.store import MemoryStore
+    from mahavishnu.ui.app import create_app
+    from mahavishnu.ui.memories import Library
+
+    app = create_app(Library(MemoryStore.open), "t0ken")
+    with TestClient(app, base_url="http://127.0.0.1:8690") as client:
+        answer = client.get(address, headers={"authorization": "Bearer t0ken"})
+    assert answer.status_code == 400, answer.text
+    page = answer.text
+    assert f'class="error" id="error">{said}<' in page and 'id="toggles"' in page
+    assert 'id="window">7 days to ' in page and 'id="metric-cost" class="on"' in page
+    assert ("2024-05-01" in page) == ("2024-05-01" in address)
+    assert ('id="by-model" class="on"' in page) == ("by=model" in address)

@@ -200,6 +200,7 @@ def _no_page(request: Request, exc: Exception) -> Response:
 
 
 _T = TypeVar("_T", bound=str)
+_V = TypeVar("_V")
 
 
 def _choice(request: Request, name: str, allowed: tuple[_T, ...]) -> _T:
@@ -585,21 +586,27 @@ class Pages:
     # -- usage ---------------------------------------------------------------------------
     def usage(self, request: Request) -> Response:
         days = request.query_params.get("days", "30")
-        until = request.query_params.get("until", "")
-        try:
+        # a choice refused is said above the page of the others (the bare error page lost the window)
+        refused: list[MahavishnuError] = []
+
+        def kept(read: Callable[[], _V], default: _V) -> _V:
             try:
-                last = dt.date.fromisoformat(until) if until else None
-            except ValueError:
-                raise InvalidInputError(f"until: not a date {until!r}", hint="As YYYY-MM-DD.") from None
+                return read()
+            except MahavishnuError as exc:
+                refused.append(exc)
+                return default
+
+        try:
             view = usage_view.build(
                 int(days) if _digits(days, 6) else 30,
-                last,
-                _choice(request, "by", usage_view.STACKS),
-                _choice(request, "metric", usage_view.METRICS),
+                kept(lambda: usage_view.last_day(request.query_params.get("until", "")), None),
+                kept(lambda: _choice(request, "by", usage_view.STACKS), usage_view.STACKS[0]),
+                kept(lambda: _choice(request, "metric", usage_view.METRICS), usage_view.METRICS[0]),
             )
         except MahavishnuError as exc:
             return _error(request, exc)
-        return _render(request, "usage.html", {"view": view})
+        status = _status(refused[0]) if refused else 200
+        return _render(request, "usage.html", {"view": view, "refused": refused}, status)
 
     # -- assistants ----------------------------------------------------------------------
     def assistants_page(self, request: Request) -> Response:

@@ -85,16 +85,31 @@ class UsageView:
     skipped_lines: int  # damaged, hostile or oversized log lines (``usage --verbose`` lists them)
 
 
+def last_day(text: str) -> dt.date | None:
+    """The window's last day as the address gives it (``YYYY-MM-DD``), none for today."""
+    if not text:
+        return None
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"until: not a date {text!r}", hint="As YYYY-MM-DD.") from None
+    return _in_range(day)
+
+
+def _in_range(day: dt.date) -> dt.date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInputError(
+            f"until: {day.isoformat()} is out of range", hint=f"A day from {FIRST_DAY} to {LAST_DAY}."
+        )
+    return day
+
+
 def build(
     days: int, until: dt.date | None = None, stack: Stack = "assistant", metric: Metric = "tokens"
 ) -> UsageView:
     """The ``days`` days up to ``until`` (today by default), stacked by ``stack``, in ``metric``."""
     days = max(1, min(days, 366))
-    until = until or dt.date.today()
-    if not FIRST_DAY <= until <= LAST_DAY:
-        raise InvalidInputError(
-            f"until: {until.isoformat()} is out of range", hint=f"A day from {FIRST_DAY} to {LAST_DAY}."
-        )
+    until = _in_range(until or dt.date.today())
     since = until - dt.timedelta(days=days - 1)
     made = report("daily", stack, TOOLS, since=since, until=until)
     by_project = report("monthly", "project", TOOLS, since=since, until=until)
