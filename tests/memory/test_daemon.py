@@ -351,6 +351,43 @@ def test_an_answer_not_the_daemons_leaves_the_work_to_its_caller(
     assert daemon.exchange("search", {}, 1) == (said, "")
 
 
+def test_a_result_not_of_the_ops_shape_leaves_the_work_to_the_client(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process of the same user that took over the private socket answers ``ok`` with a result
+    no op gives (a string where the hits go): ``memory search`` printed a traceback; its fast path
+    now leaves the search to Typer's in-process path, as for any answer not the daemon's."""
+    import threading
+
+    from mahavishnu.cli.fast.search import memory_search
+
+    path = socket_path()
+    daemon._private_dir(path.parent)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(4)
+
+    def answer() -> None:  # every request, pings too, until the listener is closed
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b'{"ok": true, "result": "planted"}\n')
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    monkeypatch.setenv(daemon.DISABLE_ENV, "on")
+    try:
+        assert memory_search(["how do we deploy"]) is None
+        for op in ("search", "context", "capture", "store"):
+            assert daemon.exchange(op, {}, 2) == (None, "broken")
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(5)
+
+
 def test_a_request_of_the_wrong_shape_falls_back(isolated_home: Path) -> None:
     """What another local process may send: an op or arguments that are no string or object are
     read, queued and answered like an unknown op, never a reader thread's TypeError (its client

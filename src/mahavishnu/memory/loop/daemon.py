@@ -209,7 +209,7 @@ def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict
         return None, "silent"
     except (OSError, ValueError):
         return None, "broken"
-    if not _well_formed(answer):
+    if not _well_formed(answer, op):
         return None, "broken"
     if "fallback" in answer:
         return None, "settings" if answer["fallback"] == "settings" else "fallback"
@@ -218,13 +218,26 @@ def exchange(op: str, args: dict[str, Any] | None, timeout: float) -> tuple[dict
     return answer, ""
 
 
-def _well_formed(answer: Any) -> bool:
-    """Whether ``answer`` is one the daemon gives: ``ok``, and an error it says with its message
-    (text) and exit code (a number an exit status can be), so that ``result`` can raise it. Whatever
-    else answers on the socket (another version, another program) leaves the work to the caller."""
+#: Whether an ``ok`` answer's result is what the op returns (hits are objects; ``context``'s None
+#: is no recall): the caller reads it as such (hits that were a string: a traceback).
+_RESULT_FITS: dict[str, Callable[[Any], bool]] = {
+    "search": lambda hits: isinstance(hits, list) and all(isinstance(hit, dict) for hit in hits),
+    "context": lambda answer: answer is None or isinstance(answer, dict),
+    "capture": lambda outcome: isinstance(outcome, dict),
+    "store": lambda stored: isinstance(stored, dict),
+}
+
+
+def _well_formed(answer: Any, op: str) -> bool:
+    """Whether ``answer`` is one the daemon gives ``op``: ``ok`` with a result of the op's shape,
+    and an error it says with its message (text) and exit code (a number an exit status can be), so
+    that ``result`` can raise it. Whatever else answers on the socket (another version, another
+    program) leaves the work to the caller."""
     if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
         return False
-    if answer["ok"] or "fallback" in answer:
+    if answer["ok"]:
+        return _RESULT_FITS.get(op, lambda _result: True)(answer.get("result"))
+    if "fallback" in answer:
         return True
     code, hint = answer.get("exit_code", 1), answer.get("hint")
     return (
