@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -207,7 +208,7 @@ def test_a_stale_count_is_counted_again_but_not_on_every_statement(team: TeamClu
     with open_store(bob) as store:
         store.store("a note", "note")
     with psycopg.connect(admin) as conn:  # as a count left high by rows another role deleted
-        conn.execute("UPDATE team_usage SET rows = 100, counted_at = '-infinity'")
+        conn.execute("UPDATE team_usage SET rows = 100, counted_at = NULL")  # never counted
     with open_store(bob) as store:
         store.store("counted again: two rows", "note")
     with psycopg.connect(admin) as conn:
@@ -219,6 +220,25 @@ def test_a_stale_count_is_counted_again_but_not_on_every_statement(team: TeamClu
     with psycopg.connect(admin) as conn:
         assert conn.execute("SELECT rows FROM team_usage").fetchone() == (2,)
         assert conn.execute("SELECT value FROM meta WHERE key = 'member_rows'").fetchone() == ("5",)
+
+
+def test_a_member_reads_their_whole_usage_row(team: TeamCluster, admin: str) -> None:
+    """A count never counted again from its rows had ``counted_at`` '-infinity', which psycopg
+    cannot read ("timestamp too small"): a member's ``SELECT * FROM team_usage`` failed. It is
+    NULL, and ``team init`` on a store an older setup left turns its '-infinity' into a time."""
+    init(team, member_rows=5)
+    bob = team.add("bob").dsn()
+    with open_store(bob) as store:  # bob's first write makes his row: never counted again
+        store.store("a note", "note")
+    with psycopg.connect(bob) as conn:
+        row = conn.execute("SELECT * FROM team_usage").fetchall()
+    assert row == [(team.member_name("bob"), 1, ANY, None)]
+    with psycopg.connect(admin) as conn:  # as SETUP 16 left it
+        conn.execute("UPDATE team_usage SET counted_at = '-infinity'")
+    init(team)
+    with psycopg.connect(bob) as conn:
+        ((counted_at,),) = conn.execute("SELECT counted_at FROM team_usage").fetchall()
+    assert counted_at is not None
 
 
 def test_rows_written_before_the_quota_are_counted_by_team_init(team: TeamCluster, admin: str) -> None:

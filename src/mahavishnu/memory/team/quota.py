@@ -111,8 +111,12 @@ def put_in_place(
 
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {USAGE_TABLE} (role text PRIMARY KEY, rows bigint NOT NULL, "
-        "bytes bigint NOT NULL, counted_at timestamptz NOT NULL)"
+        "bytes bigint NOT NULL, counted_at timestamptz)"
     )
+    # Never counted from its rows is NULL: up to schema.SETUP 16 it was '-infinity', which psycopg
+    # cannot read ("timestamp too small"), so a member's `SELECT * FROM team_usage` failed.
+    conn.execute(f"ALTER TABLE {USAGE_TABLE} ALTER COLUMN counted_at DROP NOT NULL")
+    conn.execute(f"UPDATE {USAGE_TABLE} SET counted_at = NULL WHERE counted_at = '-infinity'")
     _limits(conn, member_rows, member_bytes)
     conn.execute(f"ALTER TABLE {USAGE_TABLE} ENABLE ROW LEVEL SECURITY")  # not forced: the owner reads all
     conn.execute(f"DROP POLICY IF EXISTS team_read ON {USAGE_TABLE}")
@@ -318,7 +322,7 @@ def _functions(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
             "DECLARE used {usage}; most_rows bigint; most_bytes bigint;\n"
             "BEGIN\n"
             "  INSERT INTO {usage} AS u (role, rows, bytes, counted_at)\n"
-            "    VALUES (account, greatest(added, 0), greatest(grown, 0), '-infinity')\n"
+            "    VALUES (account, greatest(added, 0), greatest(grown, 0), NULL)\n"
             "    ON CONFLICT (role) DO UPDATE SET rows = greatest(u.rows + added, 0),\n"
             "      bytes = greatest(u.bytes + grown, 0)\n"
             "    RETURNING u.* INTO used;\n"
@@ -328,7 +332,7 @@ def _functions(conn: psycopg.Connection[Any], tables: Sequence[str]) -> None:
             "    INTO most_rows, most_bytes FROM meta WHERE key IN ({rows_key}, {bytes_key});\n"
             "  IF (most_rows > 0 AND added > 0 AND used.rows > most_rows)\n"
             "     OR (most_bytes > 0 AND grown > 0 AND used.bytes > most_bytes) THEN\n"
-            "    IF used.counted_at < now() - interval {every} THEN\n"
+            "    IF used.counted_at IS NULL OR used.counted_at < now() - interval {every} THEN\n"
             "      used := {recount}(account);\n"
             "    END IF;\n"
             "    IF most_rows > 0 AND added > 0 AND used.rows > most_rows THEN\n"

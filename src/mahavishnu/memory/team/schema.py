@@ -113,8 +113,10 @@ META_SETUP = "team_setup"
 #: take no advisory lock but ``team_ingest_lock``'s (``advisory``): one member's statement filled the
 #: server's lock table, and nobody could connect until their session ended. 16: a member's session
 #: holds at most ``temp_files.TEMP_FILE_LIMIT`` of temporary files (``temp_files``): one member's sort
-#: spilling to disk without end filled the server's disk for everyone, no right needed.
-SETUP = 16
+#: spilling to disk without end filled the server's disk for everyone, no right needed. 17: a count
+#: never counted from its rows has ``counted_at`` NULL (``quota``), not '-infinity', which psycopg
+#: cannot read: a member's ``SELECT * FROM team_usage`` failed with "timestamp too small".
+SETUP = 17
 _INIT_LOCK = 0x6D76_7465  # pg_advisory_xact_lock key: one ``team init`` at a time
 #: Tables every member reads and writes whole (team-wide settings: project groups).
 TEAM_TABLES = quota.TEAM_TABLES
