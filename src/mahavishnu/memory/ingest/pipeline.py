@@ -464,7 +464,9 @@ def file_chunks(path: str, text: str, embedder: Embedder, settings: IngestSettin
     scope line, ``_drafts``, takes the place of the last few tokens when it does not)."""
     heading_tokens = embedder.count_tokens([f"{path}\n"])[0]
     limit = max(8, chunk_limit(embedder, settings) - heading_tokens)
-    return chunk_text(text, language_for(path), limit, settings.overlap_tokens, embedder.count_tokens)
+    return chunk_text(
+        text, language_for(path), limit, settings.overlap_tokens, embedder.count_tokens, embedder.token_starts
+    )
 
 
 def standin_vector(embedder: Embedder) -> Vectors:

@@ -75,6 +75,11 @@ class Embedder(ABC):
         """Tokens each text costs (special tokens excluded); this default estimates them."""
         return [len(_TOKENISH.findall(text)) for text in texts]
 
+    def token_starts(self, text: str) -> list[int] | None:
+        """Where each token ``count_tokens`` counts in ``text`` starts (character offsets), from one
+        pass over it: ingestion cuts a long line by them. None: not known (only estimated)."""
+        return None
+
     def embed_many(self, texts: Sequence[str], kind: Kind = "document") -> Vectors:
         """Embed any number of texts in batches of equal token length (no padding), in input order."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)

@@ -83,17 +83,28 @@ class FastEmbedEmbedder(Embedder):
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Exact, with the model's own tokenizer (ingestion sizes chunks by it), once it is fetched."""
+        if (counter := self._tokenizer()) is None:
+            return super().count_tokens(texts)
+        return [len(e.ids) for e in counter.encode_batch(list(texts), add_special_tokens=False)]
+
+    def token_starts(self, text: str) -> list[int] | None:
+        if (counter := self._tokenizer()) is None:
+            return None
+        return [start for start, _ in counter.encode(text, add_special_tokens=False).offsets]
+
+    def _tokenizer(self) -> Tokenizer | None:
+        """The model's own tokenizer (None: the model has no ``tokenizer.json``)."""
         if self._counter is None:
             tokenizer = Path(self._load().model._model_dir) / "tokenizer.json"  # type: ignore[attr-defined]
             if not tokenizer.is_file():
-                return super().count_tokens(texts)
+                return None
             from tokenizers import Tokenizer
 
             counter = Tokenizer.from_file(str(tokenizer))
             counter.no_truncation()
             counter.no_padding()
             self._counter = counter
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+        return self._counter
 
     def load(self) -> None:
         """Fetch (once) and check the model's files, and load it; raises EmbeddingError if it cannot."""

@@ -115,12 +115,18 @@ class LocalEmbedder(Embedder):
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Exact: the model's own tokenizer, without truncation (the model itself is not loaded)."""
+        return [len(e.ids) for e in self._tokenizer().encode_batch(list(texts), add_special_tokens=False)]
+
+    def token_starts(self, text: str) -> list[int]:
+        return [start for start, _ in self._tokenizer().encode(text, add_special_tokens=False).offsets]
+
+    def _tokenizer(self) -> Tokenizer:
         if self._counter is None:
             counter = _load_tokenizer()
             counter.no_truncation()
             counter.no_padding()
             self._counter = counter
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+        return self._counter
 
     def load(self) -> None:
         """Load the model now rather than on the first ``embed`` (raises EmbeddingError if it cannot)."""
