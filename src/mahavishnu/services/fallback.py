@@ -379,9 +379,7 @@ def run_notify(command: list[str], env: dict[str, str], timeout: float) -> str |
             what = "it" if proc.pid in left else "a process it left in the background"
             return f"{what} still ran after {timeout:g} s: killed"
         if code != 0:
-            stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 4096))  # its end: what it said last
-            said = stderr.read().decode("utf-8", "replace").strip()[-200:]
-            return f"exit status {code}: {said}"
+            return f"exit status {code}: {procs.said_last(stderr)[-200:]}"
         return None
 
 

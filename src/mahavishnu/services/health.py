@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.config import HealthCheckSettings
 from mahavishnu.http_deadline import hung_up_after
+from mahavishnu.services import procs
 
 if TYPE_CHECKING:
     import httpx
@@ -220,8 +221,7 @@ def _command(spec: HealthCheckSettings) -> str:
             proc.wait()
             raise _Unhealthy(f"timed out after {spec.timeout_seconds:g} s") from None
         if code != 0:
-            stderr.seek(max(0, stderr.seek(0, os.SEEK_END) - 4096))  # its end: what it said last
-            last = stderr.read().decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            last = procs.said_last(stderr).splitlines()[-1:] or [""]
             raise _Unhealthy(f"exit status {code}" + (f": {last[0][:200]}" if last[0] else ""))
     return "exit status 0"
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 PROC = Path("/proc")
 
@@ -145,3 +146,14 @@ def _ps_start_time(pid: int) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out or None
+
+
+#: How much of the end of a process's output ``said_last`` reads.
+SAID_LAST_BYTES = 4096
+
+
+def said_last(output: IO[bytes]) -> str:
+    """What a process wrote last to ``output`` (a file it wrote to: its stderr), stripped: the end,
+    ``SAID_LAST_BYTES`` at most, however much it wrote."""
+    output.seek(max(0, output.seek(0, os.SEEK_END) - SAID_LAST_BYTES))
+    return output.read().decode("utf-8", "replace").strip()

@@ -20,7 +20,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,6 +92,14 @@ class Library:
                 self._store = None
 
 
+#: The filters ``Query.from_params`` refuses a value of (what it says, the values it takes); the
+#: others fall back to their default.
+_REFUSED: dict[str, tuple[str, Collection[str]]] = {
+    "type": ("memory type", MEMORY_TYPES),
+    "provenance": ("provenance", PROVENANCES),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """The memory page's search box and filters, as its URL carries them."""
@@ -123,10 +131,10 @@ class Query:
             query = replace(query, page="")
         if query.mode not in SEARCH_MODES:
             query = replace(query, mode="hybrid")
-        if query.type and query.type not in MEMORY_TYPES:
-            raise InvalidInputError(f"no memory type {query.type!r}")
-        if query.provenance and query.provenance not in PROVENANCES:
-            raise InvalidInputError(f"no provenance {query.provenance!r}")
+        for name, (said, allowed) in _REFUSED.items():
+            value = getattr(query, name)
+            if value and value not in allowed:
+                raise InvalidInputError(f"no {said} {value!r}")
         if query.quarantined not in ("", "only", "hide"):
             query = replace(query, quarantined="")
         return query
@@ -135,9 +143,8 @@ class Query:
     def as_typed(cls, params: Mapping[str, str]) -> Query:
         """What ``from_params`` refused, without the values it refuses: the form shown again beside
         the error keeps the search text and the other filters (it came back blank)."""
-        refusable = {"type": MEMORY_TYPES, "provenance": PROVENANCES}
         return cls.from_params(
-            {k: v for k, v in params.items() if k not in refusable or v.strip() in refusable[k]}
+            {k: v for k, v in params.items() if k not in _REFUSED or v.strip() in _REFUSED[k][1]}
         )
 
     def params(self) -> dict[str, str]:

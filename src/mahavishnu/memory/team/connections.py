@@ -22,11 +22,14 @@ if TYPE_CHECKING:
 MEMBER_CONNECTIONS = 20
 #: ``meta`` key of the limit.
 META_CONNECTIONS = "member_connections"
-#: The group's plain members (not the owner, who holds the group with ADMIN: ``members._PLAIN``).
+#: Members are plain roles (``m``, a role of the group): the owner, who holds the group with ADMIN
+#: (PostgreSQL 16+ grants it to the role that created it), is not one. Here, below ``members``,
+#: which reads it too.
+PLAIN = "NOT m.rolsuper AND NOT m.rolcreaterole"
+#: The group's members.
 _MEMBERS = (
     "SELECT m.rolname FROM pg_auth_members AS a JOIN pg_roles AS g ON g.oid = a.roleid "
-    "JOIN pg_roles AS m ON m.oid = a.member WHERE g.rolname = %s "
-    "AND NOT m.rolsuper AND NOT m.rolcreaterole ORDER BY 1"
+    f"JOIN pg_roles AS m ON m.oid = a.member WHERE g.rolname = %s AND {PLAIN} ORDER BY 1"
 )
 
 

@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 
 JOIN_PREFIX = "mvteam1."
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-#: Members are plain roles: the owner, who holds the group with ADMIN (PostgreSQL 16+ grants it to
-#: the role that created it), is not one.
-_PLAIN = "NOT m.rolsuper AND NOT m.rolcreaterole"
 
 
 def default_sslmode(host: str) -> str:
@@ -269,7 +266,8 @@ def _refuse_a_former_member(conn: psycopg.Connection[Any], name: str) -> None:
 def _in_group(conn: psycopg.Connection[Any], name: str, group: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM pg_auth_members AS a JOIN pg_roles AS g ON g.oid = a.roleid "
-        f"JOIN pg_roles AS m ON m.oid = a.member WHERE g.rolname = %s AND m.rolname = %s AND {_PLAIN}",
+        "JOIN pg_roles AS m ON m.oid = a.member WHERE g.rolname = %s AND m.rolname = %s "
+        f"AND {connections.PLAIN}",
         (group, name),
     ).fetchone()
     return row is not None
@@ -357,7 +355,7 @@ def members(dsn: str) -> list[Member]:
         rows = conn.execute(
             "WITH current AS (SELECT m.rolname FROM pg_auth_members AS a "
             "JOIN pg_roles AS g ON g.oid = a.roleid JOIN pg_roles AS m ON m.oid = a.member "
-            f"WHERE g.rolname = %s AND {_PLAIN}), "
+            f"WHERE g.rolname = %s AND {connections.PLAIN}), "
             "shared AS (SELECT owner_role, count(*) AS n FROM memories WHERE visibility = 'team' GROUP BY 1) "
             "SELECT coalesce(c.rolname, s.owner_role), c.rolname IS NOT NULL, coalesce(s.n, 0) "
             "FROM current AS c FULL JOIN shared AS s ON s.owner_role = c.rolname ORDER BY 1",

@@ -292,7 +292,7 @@ def init(
             quota.put_in_place(conn, group, member_rows=member_rows, member_bytes=member_bytes)
             most_connections = connections.put_in_place(conn, group, member_connections)
             advisory_locks = advisory.put_in_place(conn, group, str(tables_owner), bool(superuser))
-            temp_limit = temp_files.put_in_place(conn, str(tables_owner), bool(superuser))
+            temp_limit = temp_files.put_in_place(conn, str(database), str(tables_owner), bool(superuser))
             _record(conn, group, embedder, dimension)
         except _privilege_errors() as exc:
             raise StoreError(

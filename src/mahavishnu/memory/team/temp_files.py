@@ -35,10 +35,9 @@ def statements(database: str, owner: str) -> str:
     )
 
 
-def put_in_place(conn: psycopg.Connection[Any], owner: str, superuser: bool) -> str:
-    """The database's sessions bounded as a superuser; else, while they are not, the statements a
-    superuser runs ("" once they are: a limit an administrator chose is kept)."""
-    database = str(conn.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+def put_in_place(conn: psycopg.Connection[Any], database: str, owner: str, superuser: bool) -> str:
+    """The sessions of ``database`` (``conn``'s) bounded as a superuser; else, while they are not, the
+    statements a superuser runs ("" once they are: a limit an administrator chose is kept)."""
     bounded = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_db_role_setting AS s, unnest(s.setconfig) AS c "
         "WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) "
