@@ -130,6 +130,26 @@ def test_usage_blocks_timezone_names_since_s_day_and_the_windows_hours_as_ccusag
     assert "Traceback" not in wrong.output
 
 
+def test_usage_blocks_since_keeps_windows_whole_and_takes_those_that_open_on_its_days(
+    isolated_home: Path,
+) -> None:
+    """A window opened at 22:00 UTC runs to 03:00: cut at --since's midnight, its requests after it
+    were shown as a window from 00:00 to 05:00 that never was. A window is its day's, the one it
+    opens on, as ccusage's blocks --since takes it."""
+    evening = T0 + 12 * 3600 + 1800  # 2026-06-01 22:30 UTC
+    _claude_log(isolated_home, evening, evening + 2 * 3600, evening + 2 * 3600 + 1800)
+
+    def windows(day: str) -> list[tuple[float, int]]:
+        result = runner.invoke(app, ["usage", "blocks", "--since", day, "-z", "UTC", "--json"])
+        assert result.exit_code == 0, result.output
+        return [(b["start"] - T0, b["requests"]) for b in json.loads(result.stdout)["blocks"]]
+
+    assert windows("2026-06-01") == [(12 * 3600, 3)]
+    assert windows("2026-06-02") == []
+    shown = runner.invoke(app, ["usage", "blocks", "--since", "2026-06-02", "-z", "UTC"])
+    assert shown.exit_code == 0 and "No five-hour window opened in this period." in shown.output
+
+
 def test_usage_blocks_says_when_the_open_window_is_too_young_for_a_rate(isolated_home: Path) -> None:
     _claude_log(isolated_home, time.time() - 5)  # one request just now
     active = runner.invoke(app, ["usage", "blocks", "--active"], env={"COLUMNS": "200"})

@@ -11,6 +11,7 @@ import typer
 from mahavishnu.cli.output import JSON_OPTION, escape, info, print_json, table, warn
 from mahavishnu.cli.params import (
     JSON,
+    USAGE_BLOCKS_SINCE,
     USAGE_BLOCKS_TIMEZONE,
     USAGE_BY,
     USAGE_REPORT,
@@ -76,7 +77,7 @@ def sessions_cmd(**values: Any) -> None:
 @app.command("blocks")
 def blocks_cmd(
     tool: list[str] | None = typer_param(USAGE_TOOLS),
-    since: str | None = typer_param(USAGE_SINCE),
+    since: str | None = typer_param(USAGE_BLOCKS_SINCE),
     timezone: str | None = typer_param(USAGE_BLOCKS_TIMEZONE),
     active: bool = typer.Option(False, "--active", help="Only the five-hour window still open."),
     as_json: bool = JSON_OPTION,
@@ -89,16 +90,29 @@ def blocks_cmd(
 
     zone = parse_zone(timezone) if timezone is not None else None
     start = day_start(parse_day(since), zone) if since else None
-    requests, refreshed = priced_requests(tools(tool), start)
+    # Every request: where a window opens depends on the requests before it (a window opened at
+    # 22:00 runs to 03:00; cut at midnight, it was shown as one from 00:00 to 05:00).
+    requests, refreshed = priced_requests(tools(tool))
     for problem in refreshed.problems:
         warn(escape(problem))
     now = time.time()
-    windows = [w for w in blocks(requests, now) if w.active or not active]
+    windows = [
+        w
+        for w in blocks(requests, now)
+        if (w.active or not active) and (start is None or w.start >= start)  # on the day it opens, as ccusage
+    ]
     if as_json:
         print_json({"blocks": [w.to_json(now) for w in windows]})
         return
     if not windows:
-        info("No five-hour window is open." if active else "No requests in the assistants' logs.")
+        if active:
+            info("No five-hour window is open" + (" that opened in this period." if since else "."))
+        else:
+            info(
+                "No five-hour window opened in this period."
+                if since
+                else "No requests in the assistants' logs."
+            )
         return
     rows = []
     for window in windows:
