@@ -150,6 +150,25 @@ def test_usage_blocks_since_keeps_windows_whole_and_takes_those_that_open_on_its
     assert shown.exit_code == 0 and "No five-hour window opened in this period." in shown.output
 
 
+def test_usage_blocks_until_takes_the_windows_that_open_up_to_its_day_whole(isolated_home: Path) -> None:
+    """ccusage's blocks take --until as the daily report does; ours had no --until."""
+    evening, later = T0 + 12 * 3600 + 1800, T0 + 2 * 86400  # 2026-06-01 22:30, 2026-06-03 10:00 UTC
+    _claude_log(isolated_home, evening, evening + 2 * 3600, later)
+
+    def windows(*days: str) -> list[tuple[float, int]]:
+        result = runner.invoke(app, ["usage", "blocks", *days, "-z", "UTC", "--json"])
+        assert result.exit_code == 0, result.output
+        return [(b["start"] - T0, b["requests"]) for b in json.loads(result.stdout)["blocks"]]
+
+    assert windows("--until", "2026-06-01") == windows("--until", "20260602") == [(12 * 3600, 2)]
+    assert windows("--since", "2026-06-02", "--until", "2026-06-03") == [(2 * 86400, 1)]
+    swapped = runner.invoke(app, ["usage", "blocks", "--since", "2026-06-03", "--until", "2026-06-01"])
+    assert swapped.exit_code == 2 and "--since 2026-06-03 is after --until 2026-06-01" in swapped.output
+    wrong = runner.invoke(app, ["usage", "blocks", "--until", "someday"])
+    assert wrong.exit_code == 2 and "not a date: 'someday'" in wrong.output
+    assert "Traceback" not in wrong.output
+
+
 def test_usage_blocks_says_when_the_open_window_is_too_young_for_a_rate(isolated_home: Path) -> None:
     _claude_log(isolated_home, time.time() - 5)  # one request just now
     active = runner.invoke(app, ["usage", "blocks", "--active"], env={"COLUMNS": "200"})

@@ -231,12 +231,13 @@ USAGE_TIMEZONE = Param(
     "Default: the system's (TZ).",
     metavar="ZONE",
 )
-#: ``usage blocks``': a window opens at a UTC hour whatever the zone (as ccusage's do); the zone
-#: names --since's day and the hours the windows are shown at
 #: ``usage blocks``': a window is the day's it opens on (as ccusage's), whole
 USAGE_BLOCKS_SINCE = USAGE_SINCE._replace(help="Windows that open from this day on (YYYY-MM-DD, local time).")
+USAGE_BLOCKS_UNTIL = USAGE_UNTIL._replace(help="Windows that open up to this day, included (YYYY-MM-DD).")
+#: ``usage blocks``': a window opens at a UTC hour whatever the zone (as ccusage's do); the zone
+#: names --since's and --until's days and the hours the windows are shown at
 USAGE_BLOCKS_TIMEZONE = USAGE_TIMEZONE._replace(
-    help="--since's day, and the windows' hours, in this IANA time zone: UTC, Asia/Tokyo... "
+    help="--since's and --until's days, and the windows' hours, in this IANA time zone: UTC, Asia/Tokyo... "
     "Default: the system's (TZ)."
 )
 USAGE_UNPRICED = Param(

@@ -3,7 +3,7 @@ from the session logs they keep, attributed to the provider that served them (``
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import typer
@@ -13,6 +13,7 @@ from mahavishnu.cli.params import (
     JSON,
     USAGE_BLOCKS_SINCE,
     USAGE_BLOCKS_TIMEZONE,
+    USAGE_BLOCKS_UNTIL,
     USAGE_BY,
     USAGE_REPORT,
     USAGE_SINCE,
@@ -25,7 +26,7 @@ from mahavishnu.cli.params import (
     typer_param,
     typer_params,
 )
-from mahavishnu.cli.usage_report import show, tools
+from mahavishnu.cli.usage_report import days, show, tools
 
 app = typer.Typer(
     help="Tokens and cost per day, month or session, from the assistants' own logs.",
@@ -78,6 +79,7 @@ def sessions_cmd(**values: Any) -> None:
 def blocks_cmd(
     tool: list[str] | None = typer_param(USAGE_TOOLS),
     since: str | None = typer_param(USAGE_BLOCKS_SINCE),
+    until: str | None = typer_param(USAGE_BLOCKS_UNTIL),
     timezone: str | None = typer_param(USAGE_BLOCKS_TIMEZONE),
     active: bool = typer.Option(False, "--active", help="Only the five-hour window still open."),
     as_json: bool = JSON_OPTION,
@@ -86,10 +88,12 @@ def blocks_cmd(
     import time
 
     from mahavishnu.usage.blocks import MEASURED, blocks
-    from mahavishnu.usage.report import day_start, parse_day, parse_zone, priced_requests
+    from mahavishnu.usage.report import day_start, parse_zone, priced_requests
 
     zone = parse_zone(timezone) if timezone is not None else None
-    start = day_start(parse_day(since), zone) if since else None
+    first, last = days(since, until)
+    start = day_start(first, zone) if first else None
+    end = day_start(last + timedelta(days=1), zone) if last else None
     # Every request: where a window opens depends on the requests before it (a window opened at
     # 22:00 runs to 03:00; cut at midnight, it was shown as one from 00:00 to 05:00).
     requests, refreshed = priced_requests(tools(tool))
@@ -99,18 +103,19 @@ def blocks_cmd(
     windows = [
         w
         for w in blocks(requests, now)
-        if (w.active or not active) and (start is None or w.start >= start)  # on the day it opens, as ccusage
+        # a window is the day's it opens on, as ccusage's
+        if (w.active or not active) and (start is None or w.start >= start) and (end is None or w.start < end)
     ]
     if as_json:
         print_json({"blocks": [w.to_json(now) for w in windows]})
         return
     if not windows:
         if active:
-            info("No five-hour window is open" + (" that opened in this period." if since else "."))
+            info("No five-hour window is open" + (" that opened in this period." if since or until else "."))
         else:
             info(
                 "No five-hour window opened in this period."
-                if since
+                if since or until
                 else "No requests in the assistants' logs."
             )
         return

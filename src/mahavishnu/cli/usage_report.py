@@ -14,6 +14,8 @@ from mahavishnu.environments.assistants.registry import listed
 from mahavishnu.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from mahavishnu.usage.records import Tool
     from mahavishnu.usage.report import By, Line, Period, Report
 
@@ -35,14 +37,10 @@ def show(
             raise InvalidInputError("--watch shows a table", hint="Drop --json, or --watch.")
         _watch(lambda: show(period, by, tool, since, until, False, unpriced, verbose, timezone=timezone))
         return
-    from mahavishnu.usage.report import parse_day, parse_zone, report
+    from mahavishnu.usage.report import parse_zone, report
 
     zone = parse_zone(timezone) if timezone is not None else None
-    first, last = parse_day(since) if since else None, parse_day(until) if until else None
-    if first and last and first > last:  # (an empty report would say no request was made)
-        raise InvalidInputError(
-            f"--since {since} is after --until {until}", hint="Swap them: --since is the first day."
-        )
+    first, last = days(since, until)
     built = report(period, _by(by), tools(tool), first, last, verbose=verbose, zone=zone)
     for problem in built.problems:  # (a file's name may hold a line break or an escape: one line each)
         warn(escape(one_line(problem)))
@@ -55,6 +53,18 @@ def show(
         print_json(built.to_json())
         return
     _print(built)
+
+
+def days(since: str | None, until: str | None) -> tuple[date | None, date | None]:
+    """The first and last day ``--since`` and ``--until`` name (None: not given)."""
+    from mahavishnu.usage.report import parse_day
+
+    first, last = parse_day(since) if since else None, parse_day(until) if until else None
+    if first and last and first > last:  # (an empty report would say no request was made)
+        raise InvalidInputError(
+            f"--since {since} is after --until {until}", hint="Swap them: --since is the first day."
+        )
+    return first, last
 
 
 def _watch(draw: Callable[[], None], every: float = 5.0) -> None:
