@@ -196,8 +196,10 @@ def test_a_report_s_costs_are_the_same_whatever_order_its_requests_are_added_in(
 def test_a_fast_mode_request_is_priced_at_the_fast_rates_or_left_unpriced(isolated_home) -> None:  # type: ignore[no-untyped-def]
     """Anthropic's fast mode (``usage.speed`` "fast") costs several times the standard rates: a
     fast request is shown as its own model (``-fast``, as ccusage names it) at the fast rates the
-    price data has (Opus 4.8: $10 input, twice the standard $5), and is unpriced where the data
-    has none (Opus 4.6 here), never at the standard rates; ``usage.yaml`` may price it by name."""
+    price data has (Opus 4.8: $10 input, twice the standard $5), or Anthropic's where it lacks them
+    (Opus 4.6 and 4.7: $30, six times; they were unpriced), and is unpriced where no fast rate is
+    known (Sonnet 4.6 has no fast mode), never at the standard rates; ``usage.yaml`` may price it by
+    name."""
     import json
 
     from mahavishnu.usage.report import report
@@ -221,12 +223,34 @@ def test_a_fast_mode_request_is_priced_at_the_fast_rates_or_left_unpriced(isolat
         line(1, "claude-opus-4-8", None),
         line(2, "claude-opus-4-8", "fast"),
         line(3, "claude-opus-4-6", "fast"),
+        line(4, "claude-opus-4-7", "fast"),
+        line(5, "claude-sonnet-4-6", "fast"),
     ]
     (folder / "s.jsonl").write_text("\n".join(lines) + "\n")
     totals = report("daily", "model", ["claude"]).to_json()["totals"]
-    assert totals["cost_usd"] == pytest.approx(5 + 10)  # standard $5, fast $10; 4.6's fast unpriced
+    assert totals["cost_usd"] == pytest.approx(5 + 10 + 30 + 30)  # 4.8: $5 and $10 fast; 4.6, 4.7 fast
     assert totals["unpriced_requests"] == 1 and totals["unpriced_tokens"] == 1_000_000
-    assert totals["models"] == ["claude-opus-4-6-fast", "claude-opus-4-8", "claude-opus-4-8-fast"]
+    assert totals["models"] == [
+        "claude-opus-4-6-fast",
+        "claude-opus-4-7-fast",
+        "claude-opus-4-8",
+        "claude-opus-4-8-fast",
+        "claude-sonnet-4-6-fast",
+    ]
+
+
+def test_opus_4_6_s_fast_mode_is_six_times_its_standard_rates_cache_and_long_context_included() -> None:
+    """Anthropic's fast-mode table for Opus 4.6: $30/$150 a million, $60/$225 above 200k input
+    while 4.6 had a long-context tier (to 2026-03-12); the cache multipliers apply on top."""
+    anthropic = Provider("anthropic", price_id="anthropic")
+    early = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
+    fast = Pricing().rates(anthropic, "claude-opus-4-6-fast", early, "fast")
+    assert fast is not None and "(fast: 6x)" in fast.source
+    n = 10_000  # each: $30 fresh, $150 output, $60 written for an hour (2x input), $3 read, a million
+    assert fast.cost(n, n, n, n, n) == pytest.approx(0.01 * (30 + 150 + 60 + 3))
+    assert fast.cost(300_000, 10**6, 0, 0) == pytest.approx(0.3 * 60 + 225)
+    later = Pricing().rates(anthropic, "claude-opus-4-6-fast", WHEN.timestamp(), "fast")
+    assert later is not None and later.cost(300_000, 10**6, 0, 0) == pytest.approx(0.3 * 30 + 150)
 
 
 def test_usage_yaml_prices_a_fast_mode_model_by_its_name() -> None:
@@ -234,7 +258,7 @@ def test_usage_yaml_prices_a_fast_mode_model_by_its_name() -> None:
     anthropic = Provider("anthropic", price_id="anthropic")
     rates = Pricing(own).rates(anthropic, "claude-opus-4-6-fast", WHEN.timestamp(), "fast")
     assert rates is not None and rates.cost(10**6, 10**6, 0, 0) == pytest.approx(180)
-    assert Pricing().rates(anthropic, "claude-opus-4-6-fast", WHEN.timestamp(), "fast") is None
+    assert Pricing().rates(anthropic, "claude-sonnet-4-6-fast", WHEN.timestamp(), "fast") is None
     standard = Pricing().rates(anthropic, "claude-opus-4-6", WHEN.timestamp())
     assert standard is not None and standard.cost(10**6, 0, 0, 0) == pytest.approx(5)
 

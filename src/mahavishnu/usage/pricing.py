@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu.usage.records import FAST_SUFFIX, Provider
+from mahavishnu.usage.records import FAST, FAST_SUFFIX, Provider
 
 if TYPE_CHECKING:  # (genai-prices is imported at the first look-up, pydantic with the settings)
     from genai_prices.data_snapshot import DataSnapshot
@@ -211,15 +211,19 @@ class Pricing:
     ) -> Rates | None:
         """The rates of genai-prices' ``info`` at ``speed`` ("": standard), None when it has none."""
         hourly = _hourly(info[1])
-        if not speed:
-            return _with_long_context(
-                info[1].id, self._made_rates(info[1].get_prices(moment), source, kind, hourly)
-            )
         variants = info[1].price_variants or ()
-        if not any(variant.when.get("speed") == speed for variant in variants):
+        if speed and any(variant.when.get("speed") == speed for variant in variants):
+            rates = _rates(info[1].get_prices(moment, {"speed": speed}), f"{source} ({speed})", kind, hourly)
+            return _with_long_context(info[1].id, rates)
+        standard = _with_long_context(
+            info[1].id, self._made_rates(info[1].get_prices(moment), source, kind, hourly)
+        )
+        if not speed:
+            return standard
+        times = _FAST_TIMES.get(info[1].id) if speed == FAST else None
+        if standard is None or times is None:
             return None
-        rates = _rates(info[1].get_prices(moment, {"speed": speed}), f"{source} ({speed})", kind, hourly)
-        return _with_long_context(info[1].id, rates)
+        return _times(standard, times, f"{source} ({speed}: {times:g}x)")
 
     def _made_rates(
         self, price: ModelPrice, source: str, kind: str = "provider", hourly: bool = False
@@ -240,6 +244,31 @@ class Pricing:
 _LONG_CONTEXT: dict[str, tuple[int, tuple[float, float, float, float, float]]] = {
     "claude-sonnet-4-0": (200_000, (6.0, 22.5, 7.5, 0.6, 12.0)),
 }
+
+
+#: Fast-mode rates the price data lacks (genai-prices 0.2.3 has Opus 4.8's only), by its model id:
+#: the standard rates (cache writes and reads, long-context tiers) times this. Anthropic charged
+#: Opus 4.6's and 4.7's fast mode six times their standard rates ($30/$150 a million; $60/$225
+#: above 200k input while 4.6 had a long-context tier), as ccusage prices them.
+_FAST_TIMES: dict[str, float] = {"claude-opus-4-6": 6.0, "claude-opus-4-7": 6.0}
+
+
+def _times(rates: Rates, factor: float, source: str) -> Rates:
+    """Each of ``rates``' prices, tiers included, ``factor`` times."""
+
+    def scaled(price: Price) -> Price:
+        return price[0] * factor, tuple((start, rate * factor) for start, rate in price[1])
+
+    hour = rates.cache_write_1h
+    return replace(
+        rates,
+        input=scaled(rates.input),
+        output=scaled(rates.output),
+        cache_write=scaled(rates.cache_write),
+        cache_read=scaled(rates.cache_read),
+        cache_write_1h=None if hour is None else scaled(hour),
+        source=source,
+    )
 
 
 def _with_long_context(model_id: str, rates: Rates | None) -> Rates | None:

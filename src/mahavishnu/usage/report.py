@@ -694,11 +694,11 @@ class _Folding:
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-#: 14: a Qwen Code reply's tool-use prompt tokens (readers.qwen); 13: a streamed reply's tokens
-#: are its most-output line's (records.snapshot); 12: a model id led by its owner
-#: (pricing._by_prefix); 11: a Bedrock model id is Bedrock's (pricing._owner); 10: a row before
-#: --since (ledger.records)
-SUMS_VERSION = 14
+#: 15: Opus 4.6's and 4.7's fast mode priced (pricing._FAST_TIMES); 14: a Qwen Code reply's
+#: tool-use prompt tokens (readers.qwen); 13: a streamed reply's tokens are its most-output line's
+#: (records.snapshot); 12: a model id led by its owner (pricing._by_prefix); 11: a Bedrock model id
+#: is Bedrock's (pricing._owner); 10: a row before --since (ledger.records)
+SUMS_VERSION = 15
 
 
 def _kept_sums(
