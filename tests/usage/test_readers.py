@@ -160,11 +160,20 @@ def test_every_request_the_mock_answered_is_counted_once(logs: Path) -> None:
 def test_codex_s_repeated_token_count_is_no_new_request(isolated_home: Path) -> None:
     """A Codex without ``token_usage_record`` writes a ``token_count`` again when only its rate
     limits changed: the same total, the same ``last_token_usage``. It is counted once (as
-    ``ccusage codex`` counts it), not as a second request."""
+    ``ccusage codex`` counts it), not as a second request. Its ``output_tokens`` hold the reasoning
+    (OpenAI's ``output_tokens_details.reasoning_tokens``, which Codex copies to
+    ``reasoning_output_tokens``): the output is not added to again."""
     import json
 
     def usage(fresh: int, cached: int, output: int) -> dict[str, int]:
-        return {"input_tokens": fresh, "cached_input_tokens": cached, "output_tokens": output}
+        reasoning = output // 2
+        return {
+            "input_tokens": fresh,
+            "cached_input_tokens": cached,
+            "output_tokens": output,
+            "reasoning_output_tokens": reasoning,
+            "total_tokens": fresh + output,
+        }
 
     def count(second: int, total: dict[str, int], last: dict[str, int]) -> dict[str, object]:
         info = {"total_token_usage": total, "last_token_usage": last}
