@@ -196,6 +196,43 @@ def test_codex_s_repeated_token_count_is_no_new_request(isolated_home: Path) -> 
     assert skipped == 0
 
 
+def test_an_archived_codex_session_still_counts_once(isolated_home: Path) -> None:
+    """Archiving a Codex session moves its rollout from ``sessions/YYYY/MM/DD`` to
+    ``archived_sessions/`` (ccusage reads both): its requests were gone from the report."""
+    import json
+
+    def rollout(session: str, response: str) -> str:
+        usage = {"input_tokens": 1000, "cached_input_tokens": 0, "output_tokens": 100}
+        lines = [
+            {
+                "timestamp": "2026-11-24T10:00:00Z",
+                "type": "session_meta",
+                "payload": {"id": session, "cwd": "/x"},
+            },
+            {
+                "timestamp": "2026-11-24T10:00:00Z",
+                "type": "turn_context",
+                "payload": {"model": "gpt-5-codex"},
+            },
+            {
+                "timestamp": "2026-11-24T10:00:05Z",
+                "type": "token_usage_record",
+                "payload": {"response_id": response, "usage": usage},
+            },
+        ]
+        return "".join(json.dumps(line) + "\n" for line in lines)
+
+    archived = isolated_home / ".codex" / "archived_sessions"
+    archived.mkdir(parents=True)
+    (archived / "rollout-2026-11-24T10-00-00-a.jsonl").write_text(rollout("a", "resp_a"))
+    active = isolated_home / ".codex" / "sessions" / "2026" / "11" / "24"
+    active.mkdir(parents=True)
+    (active / "rollout-2026-11-24T10-00-00-b.jsonl").write_text(rollout("b", "resp_b"))
+    (archived / "rollout-2026-11-24T10-00-00-b.jsonl").write_text(rollout("b", "resp_b"))  # in both
+    records, _, _ = collect(["codex"], None, None)
+    assert sorted(r.key for r in records) == ["codex:resp_a", "codex:resp_b"]
+
+
 def _claude_session(folder: Path, message: str, output: int) -> None:
     """One Claude Code session file with one request (``message``) of ``output`` tokens."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Codex (``~/.codex/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl``): ``session_meta`` names the
+"""Codex (``~/.codex/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl``, an archived session's in
+``~/.codex/archived_sessions/``): ``session_meta`` names the
 session and its ``cwd``; ``turn_context`` the ``model`` of the turns that follow. Codex 0.169 writes
 a ``token_usage_record`` per response (``payload.response_id`` and ``payload.usage``) and then an
 ``event_msg`` ``token_count`` with the same figures (``info.last_token_usage``, and the running
@@ -121,4 +122,16 @@ def _session(state: State, path: Path) -> str:
     return state.get("session") or label(path.stem) or "-"
 
 
-READER = Reader("codex", WANTED, parse)
+def find() -> list[Path]:
+    """Every rollout: under ``sessions`` (as the memory loop reads them) and under
+    ``archived_sessions``, where Codex moves a session the user archives (ccusage reads both): its
+    requests still count, and a request found in both once (by its key, as any copy)."""
+    from mahavishnu import paths
+    from mahavishnu.memory.loop.session_logs import find_sessions
+
+    found = find_sessions("codex")
+    archived = paths.codex_home() / "archived_sessions"
+    return found + find_sessions("codex", archived) if archived.is_dir() else found
+
+
+READER = Reader("codex", WANTED, parse, find=find)
