@@ -212,6 +212,48 @@ def test_a_pid_file_naming_an_unrelated_process_is_never_signalled() -> None:
         bystander.wait()
 
 
+def test_a_pid_file_naming_another_program_with_its_start_time_is_stale() -> None:
+    """A PID file naming another live program with its true start time (forged, or copied) made
+    `service status` say the service ran, and `service stop` signal that program's group."""
+    supervisor = _supervisor(web=web_service(free_port()))
+    path = supervisor.pid_path("web")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plain = subprocess.Popen(["sleep", "30"])  # no token, and no session of its own
+    token = {**os.environ, "MAHAVISHNU_SERVICE_TOKEN": "another"}  # another service's
+    leader = subprocess.Popen(["sleep", "30"], start_new_session=True, env=token)
+    try:
+        for bystander in (plain, leader):
+            real = procs.start_time(bystander.pid)
+            record = {"pid": bystander.pid, "start_time": real, "started_at": 0, "token": "x"}
+            path.write_text(json.dumps({**record, "command": ["sleep"], "boot_id": procs.boot_id()}))
+            assert supervisor.status("web").state == "dead" and not path.exists()
+            path.write_text(json.dumps({**record, "command": ["sleep"], "boot_id": procs.boot_id()}))
+            assert supervisor.stop("web").stale_cleaned and bystander.poll() is None
+    finally:
+        for bystander in (plain, leader):
+            bystander.kill()
+            bystander.wait()
+
+
+def test_a_service_that_rewrote_its_environment_still_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A program that drops our token from its environment (one exec'd with a clean one, or that
+    rewrote it for its title) is still known as ours: the session it leads, as ours."""
+    from mahavishnu.services import supervisor as module
+
+    service = web_service(free_port())
+    service["command"] = ["env", "-u", "MAHAVISHNU_SERVICE_TOKEN", *service["command"]]
+    supervisor = _supervisor(web=service)
+    started = supervisor.start("web")
+    try:
+        assert "MAHAVISHNU_SERVICE_TOKEN" not in procs.environ(started.pid)
+        with monkeypatch.context() as patched:
+            patched.setattr(module, "_children", {})  # as another command sees it: not its child
+            assert supervisor.status("web").state == "running"
+    finally:
+        supervisor.stop("web")
+    assert not procs.alive(started.pid)
+
+
 def test_a_service_that_exits_at_once_fails_to_start_with_its_last_log_lines() -> None:
     command = [sys.executable, "-c", "import sys; print('boom: no config'); sys.exit(3)"]
     supervisor = _supervisor(bad={"command": command})

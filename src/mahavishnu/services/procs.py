@@ -96,6 +96,14 @@ def environ(pid: int) -> dict[str, str]:
     return {key: value for key, _, value in pairs}
 
 
+def owner(pid: int) -> int | None:
+    """The user id a process runs as, or None when there is no such process."""
+    try:
+        return (PROC / str(pid)).stat().st_uid
+    except OSError:
+        return None
+
+
 def cwd(pid: int) -> str | None:
     try:
         return os.readlink(PROC / str(pid) / "cwd")

@@ -12,9 +12,10 @@ Per service, under ``$MAHAVISHNU_HOME/services/``:
 Safety rules: a service runs in its own session and process group (``start_new_session``); a stop is
 SIGTERM to that group, and to each process that left it and carries our token (a daemon's fork into
 a session of its own), then SIGKILL after the timeout; nothing is signalled unless the recorded start
-time still matches (PID reuse) on the same boot (start times count from boot), or, once the leader is
-gone, unless a process still carries our token; a PID file whose process is gone, or written
-before a reboot, is stale and removed. Nothing is ever looked up by name.
+time still matches (PID reuse) on the same boot (start times count from boot) and the process is ours
+(see ``_ours``), or, once the leader is gone, unless a process still carries our token; a PID file
+whose process is gone, or is not ours, or was written before a reboot, is stale and removed. Nothing
+is ever looked up by name.
 """
 
 from __future__ import annotations
@@ -659,7 +660,21 @@ def _alive(record: PidRecord) -> bool:
         return False
     if not record.start_time:  # never recorded: only an unreaped child of ours is known to be ours
         return record.pid in _children
-    return procs.alive(record.pid, record.start_time)
+    return procs.alive(record.pid, record.start_time) and _ours(record)
+
+
+def _ours(record: PidRecord) -> bool:
+    """Whether the recorded process is the one we started, not one a forged or copied PID file names
+    with its (readable) start time: it carries our token, or, if its environment shows none (a
+    program that rewrote it for its title, or exec'd with a clean one), it is ours in what it cannot
+    rewrite: its owner, and the session it leads (``start_new_session``)."""
+    if record.pid in _children or not procs.PROC.is_dir():  # off Linux: the start time is all we have
+        return True
+    environ = procs.environ(record.pid)
+    if TOKEN_ENV in environ:
+        return environ[TOKEN_ENV] == record.token
+    found = procs.stat(record.pid)
+    return found is not None and found.session == record.pid and procs.owner(record.pid) == os.getuid()
 
 
 def _this_boot(record: PidRecord) -> bool:
