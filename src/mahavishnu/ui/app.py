@@ -404,6 +404,7 @@ class Pages:
         search, as /memory?... would show it; not a refused one (read again for the address, it
         raised, and htmx put the whole error page, menu and all, inside the list)."""
         error = hint = ""
+        status = 200
         rows: list[Row] = []
         outside = None
         older = False
@@ -414,6 +415,8 @@ class Pages:
                 outside = memories.outside(store, query, rows)
         except MahavishnuError as exc:  # the page, and instead of its list, why (not "no memories yet")
             query, error, hint = Query.as_typed(request.query_params), exc.message, exc.hint
+            if isinstance(exc, InvalidInputError):  # a refused request says so (a store's failure is not)
+                status = _status(exc)
         page = _render(
             request,
             template,
@@ -431,6 +434,7 @@ class Pages:
                 # not beside an error: the filters kept are not all those asked for
                 "forget_link": "" if error else urlencode(query.filter_params()),
             },
+            status,
         )
         if follow and not error:
             page.headers["HX-Replace-Url"] = _address("/memory", query.params())
