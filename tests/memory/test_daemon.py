@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 from mahavishnu import paths
 from mahavishnu.cli.fast.search import parse_memory_search
 from mahavishnu.config import load_settings
-from mahavishnu.errors import ServiceError
+from mahavishnu.errors import MahavishnuError, ServiceError
 from mahavishnu.memory.core.store import MemoryStore
 from mahavishnu.memory.loop import daemon
 from mahavishnu.memory.loop.daemon import PROTOCOL, SERVICE, Daemon, socket_path
@@ -289,6 +290,35 @@ def test_protocol_answers() -> None:
         }
     finally:
         served.close()
+
+
+def test_arguments_of_the_wrong_type_are_answered_with_what_to_fix(
+    isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``"limit": "many"`` (or null) raised the daemon's own ValueError: logged as a failure of the
+    daemon, its client told to do the work itself; a query of 5 was searched for as "5". Each is
+    now answered as the store refuses it, as the other bad arguments are."""
+    served = Daemon()
+    try:
+        for args, said in [
+            ({"query": "x", "limit": "many"}, "limit must be between 1 and 1000, got 'many'"),
+            ({"query": "x", "limit": None}, "limit must be between 1 and 1000, got None"),
+            ({"query": 5}, "the search query must be text, not int"),
+        ]:
+            answer = served.handle(message("search", **args))
+            assert (answer["ok"], answer["error"], answer["exit_code"]) == (False, said, 2)
+        postgres = types.SimpleNamespace(memory=types.SimpleNamespace(backend="postgres"))
+        store = served.store_for(load_settings())
+        for args, said in [
+            ({"content": "x", "tags": 5}, "tags must be a list of strings, got 5"),
+            ({"content": "x", "metadata": "abc"}, "metadata must be a JSON object, got str"),
+            ({"content": None}, "memory content must be text, not NoneType"),
+        ]:
+            with pytest.raises(MahavishnuError, match=re.escape(said)):
+                daemon._store(store, postgres, args)  # type: ignore[arg-type]
+    finally:
+        served.close()
+    assert "request failed" not in capsys.readouterr().out
 
 
 def test_a_client_waits_its_time_while_the_daemons_backlog_is_full(tmp_path: Path) -> None:

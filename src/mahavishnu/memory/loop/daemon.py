@@ -616,12 +616,14 @@ def _pooled_backend(settings: Settings) -> Any:
 def _search(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> list[dict[str, Any]]:
     from mahavishnu.memory.core.authors import hit_dicts
 
+    # as sent: the store's checks refuse a value of the wrong type with what to fix (an int() here
+    # logged ``limit: "many"`` as the daemon's own failure, and searched for a query of 5 as "5")
     hits = store.search(
-        str(args.get("query", "")),
-        mode=str(args.get("mode", "hybrid")),
+        args.get("query", ""),
+        mode=args.get("mode", "hybrid"),
         filters=args.get("filters") or None,
         min_score=args.get("min_score"),
-        limit=int(args.get("limit", 10)),
+        limit=args.get("limit", 10),
     )
     return hit_dicts(store.backend, hits)  # on a team store, each with its author
 
@@ -683,11 +685,11 @@ def _store(store: MemoryStore, settings: Settings, args: dict[str, Any]) -> dict
         return None if value is None else str(value)
 
     try:
-        stored = store.add(
-            str(args.get("content", "")),
-            str(args.get("memory_type") or "note"),
-            tags=tuple(str(t) for t in args.get("tags") or ()),
-            metadata=dict(args.get("metadata") or {}),
+        stored = store.add(  # the values as sent, for the store's checks (see ``_search``)
+            args.get("content", ""),
+            args.get("memory_type") or "note",
+            tags=args.get("tags") or (),
+            metadata=args.get("metadata"),
             project=text("project"),
             repo_id=text("repo_id"),
             agent_id=text("agent_id"),
