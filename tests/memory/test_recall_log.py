@@ -42,3 +42,14 @@ def test_the_log_is_rotated_and_a_damaged_line_is_skipped(monkeypatch: pytest.Mo
     entries = recall_log.read()
     assert [e.ids[0] for e in entries] == list(range(9, 0, -1))[: len(entries)]
     assert len(entries) >= 4 and (recall_log.log_dir() / recall_log.OLD_NAME).exists()
+
+
+def test_a_recalls_token_bound_is_the_one_a_requests_count_has() -> None:
+    """Both logs refuse a token count past the same bound, defined once: the two copies could part."""
+    from mahavishnu.usage import records
+
+    assert records.MAX_TOKENS is recall_log.MAX_TOKENS
+    recall_log.append("claude", "SessionStart", "api", None, [1], recall_log.MAX_TOKENS + 1)
+    assert recall_log.read() == []  # a damaged line
+    with pytest.raises(records.BadLine, match="outside"):
+        records.count(recall_log.MAX_TOKENS + 1)

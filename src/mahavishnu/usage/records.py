@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple, cast
 
 from mahavishnu.environments.assistants.registry import NAMES
+from mahavishnu.memory.loop.recall_log import MAX_TOKENS  # the most one request can use
 
 #: An assistant's tool name (mypy needs the ``Literal``; tests/test_assistant_lists.py checks it is
 #: the registry's list), and every one in the registry's order.
@@ -72,11 +73,6 @@ def snapshot(first: UsageRecord, later: UsageRecord) -> UsageRecord:
 
 FAST = "fast"
 FAST_SUFFIX = "-fast"
-
-
-#: The most one request can use: a count beyond it (``1e308``, int64's maximum) is a damaged or
-#: hostile line, never a bill (the largest context windows are a few million tokens).
-MAX_TOKENS = 10**12
 
 
 class BadLine(ValueError):

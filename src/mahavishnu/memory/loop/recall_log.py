@@ -29,8 +29,10 @@ MAX_BYTES = 4 * 1024 * 1024
 #: 3000-01-01 UTC: a later time (or one before 1970, NaN, infinity) was written by no hook, and
 #: ``datetime.fromtimestamp`` refuses some of them, which failed the whole Recall page.
 LATEST = 32_503_680_000.0
-#: The most tokens one recall can add: a count beyond it (``1e30`` typed into the log) is a damaged
-#: line, never a context (``usage.records.MAX_TOKENS``, the same bound on a request's count).
+#: The most tokens one recall can add, and one request use (``usage.records`` reads it from here:
+#: usage may import memory, not the reverse): a count beyond it (``1e30`` typed into the log,
+#: ``1e308`` in an assistant's) is a damaged line, never a context or a bill (the largest context
+#: windows are a few million tokens).
 MAX_TOKENS = 10**12
 
 
