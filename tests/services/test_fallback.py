@@ -393,6 +393,28 @@ def test_misspelled_chain_entries_are_reported_at_start_and_named_when_falling_b
     assert _claude_base_url(isolated_home) == primary.base_url
 
 
+def test_watch_once_run_again_reports_misspelled_chain_entries_once_until_they_change(
+    isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
+) -> None:
+    """`watch --once` from cron said `fallback-chain-unknown` at every run (each a new watcher):
+    now once, kept in fallback.json, and again when the chain changes."""
+    primary, backup = mocks
+    _configure(primary, backup, chains={"claude": ["lab-backupp"]})
+    switch_llm("lab-primary", load_settings())
+    unknown = "fallback-chain-unknown: tool=claude"
+    runs = [runner.invoke(app, ["watch", "--once"]) for _ in range(2)]
+    assert [unknown in run.stdout for run in runs] == [True, False], runs[1].output
+    assert read_state() == {}  # no assistant's switch memory
+    _configure(primary, backup, chains={"claude": ["lab-thirdd"]})
+    again = runner.invoke(app, ["watch", "--once"]).stdout
+    assert unknown in again and "lab-thirdd" in again
+    _configure(primary, backup)  # fixed: nothing to say, and nothing kept
+    runner.invoke(app, ["watch", "--once"])
+    assert "chain_unknown" not in state_path().read_text()
+    _configure(primary, backup, chains={"claude": ["lab-thirdd"]})
+    assert unknown in runner.invoke(app, ["watch", "--once"]).stdout  # misspelled anew
+
+
 def test_watch_once_shows_a_failed_probe_short_of_the_switch(
     isolated_home: Path, mocks: tuple[MockLLM, MockLLM]
 ) -> None:

@@ -14,7 +14,8 @@ kept there too: ``watch --once`` run N times (cron, a timer) acts as one watcher
 Nothing fails quietly: a failed probe short of the switch is a ``probe-failed`` event; K failures with
 no other profile to try (no chain for the assistant, or none of its entries usable) are a
 ``fallback-no-chain`` event saying how to set one; chain entries that name no profile are a
-``fallback-chain-unknown`` event at watch start and whenever the settings change.
+``fallback-chain-unknown`` event once, and again whenever they change (what was reported is kept in
+fallback.json too: ``watch --once`` repeated it at every run).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class _Track:
 
 #: fallback.json's key for the tracks, beside the assistants' switch memory (no assistant is named so).
 _TRACKS = "probes"
+#: fallback.json's key for the chain problems last reported (``fallback-chain-unknown``), per assistant.
+_UNKNOWN = "chain_unknown"
 
 
 def state_path() -> Path:
@@ -67,7 +70,7 @@ def _read_file() -> dict[str, Any]:
 
 def read_state() -> dict[str, dict[str, str]]:
     """Per assistant, the profile the watcher switched away from (``original``) and to (``current``)."""
-    return {k: v for k, v in _read_file().items() if k != _TRACKS}
+    return {k: v for k, v in _read_file().items() if k not in (_TRACKS, _UNKNOWN)}
 
 
 def _read_tracks() -> dict[str, _Track]:
@@ -83,8 +86,17 @@ def _read_tracks() -> dict[str, _Track]:
     return tracks
 
 
-def _write_file(state: dict[str, dict[str, str]], tracks: dict[str, Any]) -> None:
-    data = {**state, _TRACKS: tracks} if tracks else state
+def _read_unknown() -> dict[str, str]:
+    """The chain problems the last watcher reported, per assistant (none when never written)."""
+    return {str(tool): str(why) for tool, why in _read_file().get(_UNKNOWN, {}).items()}
+
+
+def _write_file(
+    state: dict[str, dict[str, str]], tracks: dict[str, Any], unknown: dict[str, str] | None = None
+) -> None:
+    """Write the switch memory and the tracks, and ``unknown`` (by default: the file's, kept)."""
+    unknown = _read_unknown() if unknown is None else unknown
+    data = {**state, **({_TRACKS: tracks} if tracks else {}), **({_UNKNOWN: unknown} if unknown else {})}
     write_private(state_path(), json.dumps(data, indent=2) + "\n")
 
 
@@ -146,7 +158,7 @@ class FallbackManager:
         self.saved_tracks = self._tracks_to_save()
         self.unsaved: str | None = None  # why the tracks could not be saved, reported once
         self.errors: dict[str, str] = {}  # tool -> the last error reported, so it is reported once
-        self.unknown_reported: dict[str, str] | None = None  # chain problems already reported
+        self.unknown_reported = _read_unknown()  # chain problems already reported, by `watch --once` too
 
     def round(self, settings: Settings) -> list[dict[str, Any]]:
         events = self._report_unknown_chain_entries(settings)
@@ -277,11 +289,13 @@ class FallbackManager:
         return [event, *self._notify(event, settings)]
 
     def _report_unknown_chain_entries(self, settings: Settings) -> list[dict[str, Any]]:
-        """Chain entries naming no profile: reported at the first round and whenever they change."""
+        """Chain entries naming no profile: reported once (kept in fallback.json), and when they change."""
         problems = unknown_chain_entries(settings)
         if problems == self.unknown_reported:
             return []
         self.unknown_reported = problems
+        with contextlib.suppress(MahavishnuError):  # (unsaved: the next `watch --once` says it again)
+            _write_file(read_state(), _read_file().get(_TRACKS, {}), problems)
         return [log_event("fallback-chain-unknown", tool=t, reason=why) for t, why in problems.items()]
 
     def _maybe_switch_back(
