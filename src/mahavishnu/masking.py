@@ -60,6 +60,8 @@ def strip_credentials(url: str) -> str:
         if parts.port:
             netloc += f":{parts.port}"
         shown = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        if not parts.netloc:  # no "//" before its host ("user:pw@host", "htps//user:pw@host")
+            shown = _BARE_USERINFO.sub("", shown)
     except ValueError:
         shown = _USERINFO.sub(lambda m: m["scheme"], url)
     return _SECRET_PARAMETER.sub(_mask_parameter, scrub(shown))
@@ -67,6 +69,9 @@ def strip_credentials(url: str) -> str:
 
 #: A URL's user and password (or a key given as its user): everything between ``scheme://`` and ``@``.
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
+#: A URL's user and password without the ``scheme://`` before them: everything up to the last
+#: ``@`` before its query (a password may hold an unencoded ``@`` or ``/``).
+_BARE_USERINFO = re.compile(r"^[^?#\s]*@")
 #: A query (or fragment) parameter: ``?name=value``, ``&name=value``.
 _SECRET_PARAMETER = re.compile(r"(?P<lead>[?&#;](?P<name>[^=&#?;\s]+)=)(?P<value>[^&#;\s]+)")
 

@@ -94,6 +94,18 @@ def test_a_base_url_that_is_not_an_http_url_is_a_clear_error(isolated_home, url)
 
 
 @pytest.mark.parametrize(
+    "url",
+    ["user:Pw9-SECRET@api.example.com/v1", "htps//user:Pw9-SECRET@api.example.com", "Pw9-SECRET@api.example"],
+)
+def test_a_base_url_missing_its_scheme_is_refused_without_its_password(isolated_home, url):
+    # without "https://" the URL has no host for urlsplit: its user and password were shown whole
+    _write_user_settings(isolated_home, f'profiles:\n  lab:\n    openai: {{base_url: "{url}", model: m}}\n')
+    with pytest.raises(ConfigError, match="must be an http:// or https:// URL") as bad:
+        resolve("lab", load_settings())
+    assert "SECRET" not in bad.value.message and "api.example" in bad.value.message
+
+
+@pytest.mark.parametrize(
     "url", ["http://127.0.0.1:9000", "http://localhost:11434/v1", "HTTPS://[::1]:8443/v1"]
 )
 def test_a_local_or_https_base_url_is_taken(isolated_home, url):
