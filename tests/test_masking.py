@@ -34,6 +34,11 @@ def test_urls_keep_host_but_lose_password():
     assert mask_url("postgresql://me:hunter2@db:5432/x") == "postgresql://me:****@db:5432/x"
     assert mask_url("host=db password=hunter2 user=me") == "host=db password=**** user=me"
     assert url_host("postgresql://me:hunter2@db.internal:5432/x") == "db.internal:5432"
+    # a key in the query (a gateway's ?api_key=), a URL without its scheme://
+    assert mask_url("https://gw.example/v1?v=2&api_key=hunter2") == "https://gw.example/v1?v=2&api_key=****"
+    assert mask_url("https://gw.example/v1?key=AIzaSyA-0123456789") == "https://gw.example/v1?key=AIz…89"
+    assert mask_url("me:hunter2@db.internal/x") == "me:****@db.internal/x"
+    assert mask_url("htps//me:hunter2@db.internal") == "htps//me:****@db.internal"
 
 
 def test_tree_masks_by_key():

@@ -31,8 +31,13 @@ def mask(value: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a URL or libpq DSN, keep user and host so errors stay useful."""
-    return _DSN_PASSWORD.sub(lambda m: f"{m[1]}****", _mask_url_passwords(url))
+    """Hide the password of a URL or libpq DSN and a key in a URL's query (``?api_key=…``), keep
+    user and host so errors stay useful."""
+    text = _mask_url_passwords(url)
+    if "://" not in text and not any(c.isspace() for c in text):  # a URL without its scheme://
+        text = _BARE_URL_PASSWORD.sub(lambda m: f"{m['user']}:****@", text)
+    text = _SECRET_PARAMETER.sub(lambda m: _mask_parameter(m, partly=True), text)
+    return _DSN_PASSWORD.sub(lambda m: f"{m[1]}****", text)
 
 
 def _mask_url_passwords(text: str) -> str:
@@ -72,18 +77,25 @@ _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
 #: A URL's user and password without the ``scheme://`` before them: everything up to the last
 #: ``@`` before its query (a password may hold an unencoded ``@`` or ``/``).
 _BARE_USERINFO = re.compile(r"^[^?#\s]*@")
+#: The same for ``mask_url``, which keeps the user: the password runs to the last ``@``.
+_BARE_URL_PASSWORD = re.compile(r"(?P<user>[^:/?#@\s]*):\S*@")
 #: A query (or fragment) parameter: ``?name=value``, ``&name=value``.
 _SECRET_PARAMETER = re.compile(r"(?P<lead>[?&#;](?P<name>[^=&#?;\s]+)=)(?P<value>[^&#;\s]+)")
 
 
-def _mask_parameter(match: re.Match[str]) -> str:
+def _mask_parameter(match: re.Match[str], *, partly: bool = False) -> str:
+    """A query parameter whose name names a secret with its value masked: ``partly`` as output
+    shows a secret (``mask``), else replaced by the scrubber's mark."""
     from urllib.parse import unquote
 
     from mahavishnu.redaction.scrub import REDACTED
 
-    if match["value"].startswith("[REDACTED:") or not is_secret_name(unquote(match["name"])):
+    value = match["value"]
+    if value.startswith("[REDACTED:") or "…" in value or value == "****":
+        return match[0]  # masked already
+    if not is_secret_name(unquote(match["name"])):
         return match[0]
-    return match["lead"] + REDACTED.format(kind="secret")
+    return match["lead"] + (mask(value) if partly else REDACTED.format(kind="secret"))
 
 
 def mask_tree(data: Any, key: str = "") -> Any:

@@ -265,6 +265,22 @@ def test_openai_unreachable_names_the_url_without_credentials(refused_url: str) 
     assert "hunter2" not in caught.value.message and API_KEY not in caught.value.message
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "{refused}/v1?api-version=2&api_key=hunter2hunter2",  # a gateway's key in the query
+        "user:hunter2hunter2@127.0.0.1/v1",  # no http://: httpx refuses it, the URL quoted
+    ],
+)
+def test_openai_errors_show_neither_a_key_in_the_query_nor_a_password_without_a_scheme(
+    refused_url: str, url: str
+) -> None:
+    with pytest.raises(EmbeddingError) as caught:
+        OpenAICompatibleEmbedder(url.format(refused=refused_url), "m", 4).embed("hello")
+    assert "cannot reach the OpenAI-compatible server at " in caught.value.message
+    assert "hunter2" not in f"{caught.value.message} {caught.value.hint}"
+
+
 def test_openai_http_500_carries_the_servers_message(server: FakeServer) -> None:
     server.reply = lambda r: (
         500,
