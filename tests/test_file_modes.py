@@ -136,7 +136,7 @@ def test_every_folder_the_commands_create_is_0700_whatever_the_umask(tmp_path: P
 @pytest.mark.parametrize("mask", [0o000, 0o022])
 def test_every_file_in_mahavishnus_own_folders_is_0600_whatever_the_umask(tmp_path: Path, mask: int) -> None:
     """Lock files, the backups' ``source``, ``memory-hooks.json``, a service's pid and state files,
-    the usage cache: none takes the umask (000 made them 0666, 022 0644)."""
+    the usage cache, the hook log: none takes the umask (000 made them 0666, 022 0644)."""
     home = tmp_path / "home"
     env = _fresh_home(home)
     env.update(
@@ -149,6 +149,9 @@ def test_every_file_in_mahavishnus_own_folders_is_0600_whatever_the_umask(tmp_pa
     for tool in ("claude", "codex"):  # backs the switched settings.json up; creates codex's hooks.json
         _cli(env, "memory", "hooks", "install", "--tool", tool, umask=mask)
     _cli(env, "usage", "daily", umask=mask)
+    # the capture hook's hand-off makes the hook log, its detached import's stderr
+    payload = '{"session_id": "s", "transcript_path": "/nonexistent/s.jsonl"}'
+    _cli(env, "memory", "import", "--tool", "claude", "-", stdin=payload, umask=mask)
     _cli(env, "service", "start", "sleeper", umask=mask)
     try:  # (the pid file is there while the service runs)
         files = [p for root in own for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
@@ -156,6 +159,13 @@ def test_every_file_in_mahavishnus_own_folders_is_0600_whatever_the_umask(tmp_pa
     finally:
         _cli(env, "service", "stop", "sleeper", umask=mask)
     names = {p.name for p in files}
-    assert {"source", "memory-hooks.json", "sleeper.pid", "sleeper.state.json", "usage.sqlite3"} <= names
+    assert {
+        "source",
+        "memory-hooks.json",
+        "sleeper.pid",
+        "sleeper.state.json",
+        "usage.sqlite3",
+        "capture.log",
+    } <= names
     assert any(p.suffix == ".lock" for p in files)
     assert [line for line in loose if not line.startswith("600 ")] == []

@@ -47,6 +47,7 @@ def memory_import_hook(args: list[str]) -> int | None:
 
 def _hand_off_capture(tool: str, text: str) -> None:
     import json
+    import os
     import subprocess
     import tempfile
 
@@ -62,7 +63,10 @@ def _hand_off_capture(tool: str, text: str) -> None:
     spool = paths.make_dir(log.parent)
     rotate(log)
     argv, env = started_as_hook(["memory", "import", "--tool", tool, "-"])
-    with tempfile.TemporaryFile(dir=spool) as handle, open(log, "ab") as errors:  # 0600, no name
+    # the log 0600 whatever the umask, as ``log_hook_line`` makes it (the import's errors quote what
+    # it read); the payload's spool file is 0600 and has no name
+    private = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    with os.fdopen(os.open(log, private, 0o600), "ab") as errors, tempfile.TemporaryFile(dir=spool) as handle:
         handle.write(json.dumps(payload, ensure_ascii=False).encode())
         handle.seek(0)
         subprocess.Popen(
