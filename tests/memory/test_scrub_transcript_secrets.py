@@ -91,6 +91,17 @@ def test_each_secret_is_scrubbed_and_the_text_around_it_kept(name: str, text: st
 
 
 @pytest.mark.parametrize(
+    "secret",
+    ["pplx-" + _p(ALNUM, 48), "r8_" + _p(ALNUM, 37)],
+    ids=["perplexity-key", "replicate-token"],
+)
+def test_provider_keys_of_a_fixed_format_are_scrubbed_however_they_are_said(secret: str) -> None:
+    # a key in prose (no secret's name beside it) is found by its format alone
+    out = scrub(f"tried {secret} on the staging box")
+    assert secret not in out and out.startswith("tried [REDACTED:") and out.endswith(" on the staging box")
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "the password field should be hashed",

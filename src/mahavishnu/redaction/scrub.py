@@ -12,8 +12,8 @@ What is caught (the formats providers document, the same families as the gitleak
 * provider keys and tokens by their prefixes: Anthropic, OpenAI, OpenRouter and the ``sk-`` keys of
   DashScope/DeepSeek/Moonshot, GitHub, GitLab, Slack (tokens and webhooks), Discord webhooks, AWS
   access key ids, Google (API keys, OAuth client secrets and access tokens), Stripe, Hugging Face, npm, PyPI,
-  SendGrid, Telegram, Groq, xAI, Z.ai, Twilio, Shopify, DigitalOcean, Azure storage keys, age keys,
-  Grafana;
+  SendGrid, Telegram, Groq, xAI, Z.ai, Perplexity, Replicate, Twilio, Shopify, DigitalOcean, Azure
+  storage keys, age keys, Grafana;
 * JSON Web Tokens, and ``Authorization: Bearer|Basic …`` values;
 * private key blocks (PEM ``-----BEGIN … PRIVATE KEY-----``, also with JSON-escaped newlines, once
   or more, or numbered lines as ``cat -n`` or an assistant's file reader shows them, or the whole
@@ -164,6 +164,8 @@ RULES: tuple[Rule, ...] = (
     Rule("telegram-bot-token", (":aa",), r"(?<![\w:])\d{8,10}:AA[A-Za-z0-9_-]{33}" + _E),
     Rule("groq-key", ("gsk_",), r"gsk_[A-Za-z0-9]{48,}" + _E),
     Rule("xai-key", ("xai-",), r"xai-[A-Za-z0-9]{70,}" + _E),
+    Rule("perplexity-key", ("pplx-",), r"pplx-[A-Za-z0-9]{48}" + _E),
+    Rule("replicate-token", ("r8_",), r"(?<![A-Za-z0-9])r8_[A-Za-z0-9]{37}" + _E),
     Rule("twilio-key", ("sk",), r"SK[0-9a-f]{32}(?![A-Za-z0-9])"),
     # Z.ai (GLM, the built-in zai profile): an id of 32 hex digits, a dot, a secret of 16 alphanumerics
     Rule("zai-key", (".",), r"(?<![A-Za-z0-9])[0-9a-f]{32}\.[A-Za-z0-9]{16}(?![A-Za-z0-9])"),
