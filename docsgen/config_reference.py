@@ -86,6 +86,13 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, 
     return found
 
 
+def _cell(text: str) -> str:
+    """``text`` for a table cell: a ``|`` escaped outside code spans only. Inside one the table already
+    keeps it, and an escape there would show as a backslash (``Path \\| None``)."""
+    pieces = text.split("`")
+    return "`".join(piece if i % 2 else piece.replace("|", "\\|") for i, piece in enumerate(pieces))
+
+
 def markdown() -> str:
     from mahavishnu.config import Settings
 
@@ -101,7 +108,6 @@ def markdown() -> str:
             parts += [" ".join(intro.split()), ""]
         parts += ["| Setting | Type | Default | What it does |", "| --- | --- | --- | --- |"]
         for key, kind, default, what in rows(nested, f"{name}{suffix}."):
-            cell, kind = what.replace("|", "\\|"), kind.replace("|", "\\|")
-            parts.append(f"| `{key}` | `{kind}` | {default} | {cell} |")
+            parts.append(f"| `{key}` | `{kind}` | {default} | {_cell(what)} |")
         parts.append("")
     return "\n".join(parts)

@@ -88,6 +88,16 @@ def test_the_configuration_reference_has_every_setting() -> None:
     assert "<!-- generated:" not in page
 
 
+def test_the_configuration_reference_shows_types_as_written() -> None:
+    """A `|` in a type (`Path | None`) is kept by the table inside its code span: escaped there, the
+    page would show the backslash."""
+    import markdown
+
+    html = markdown.markdown(_page("reference/configuration.md"), extensions=["tables", "attr_list"])
+    assert "<code>Path | None</code>" in html
+    assert "\\|" not in html
+
+
 def test_the_architecture_page_has_every_import_contract() -> None:
     import tomllib
 
