@@ -45,11 +45,14 @@ class Endpoint(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     base_url: str | None = None  # an http:// or https:// URL (http://127.0.0.1:PORT for a local server)
-    model: str | None = None
-    opus_model: str | None = None
-    sonnet_model: str | None = None
+    model: str | None = None  # the model asked for
+    opus_model: str | None = None  # Claude Code's ANTHROPIC_DEFAULT_OPUS_MODEL
+    sonnet_model: str | None = None  # Claude Code's ANTHROPIC_DEFAULT_SONNET_MODEL
+    # Claude Code's ANTHROPIC_DEFAULT_HAIKU_MODEL, and the small model elsewhere (OpenCode's
+    # small_model, the question writer's)
     haiku_model: str | None = None
-    timeout_ms: int | None = Field(default=None, gt=0)
+    timeout_ms: int | None = Field(default=None, gt=0)  # Claude Code's API_TIMEOUT_MS
+    # the API an openai endpoint serves: responses (Codex needs it) or chat (Chat Completions only)
     wire_api: Literal["responses", "chat"] | None = None
 
 
@@ -65,12 +68,11 @@ class ModelPrice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    # (at most MAX_PRICE: a rate of ``.inf`` or ``1e308`` cannot be priced with, and made every
-    # report a traceback)
-    input: float = Field(ge=0, le=MAX_PRICE)
-    output: float = Field(ge=0, le=MAX_PRICE)
-    cache_write: float | None = Field(default=None, ge=0, le=MAX_PRICE)
-    cache_read: float | None = Field(default=None, ge=0, le=MAX_PRICE)
+    # Each price is at most 1,000,000 (MAX_PRICE): a rate of ``.inf`` or ``1e308`` cannot be priced with.
+    input: float = Field(ge=0, le=MAX_PRICE)  # USD per million input tokens
+    output: float = Field(ge=0, le=MAX_PRICE)  # USD per million output tokens
+    cache_write: float | None = Field(default=None, ge=0, le=MAX_PRICE)  # unset: the input's price
+    cache_read: float | None = Field(default=None, ge=0, le=MAX_PRICE)  # unset: the input's price
     #: the first day (UTC) the price holds: before it, requests are priced as if it were not set
     since: date | None = None
 
@@ -80,13 +82,13 @@ class ProfileSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    label: str | None = None
-    aliases: list[str] = Field(default_factory=list)
+    label: str | None = None  # the name `ai list-llms` shows (unset: the profile's name)
+    aliases: list[str] = Field(default_factory=list)  # other names the profile answers to
     secret: list[str] = Field(default_factory=list)  # references tried first; see environments/secrets.py
-    requires_key: bool = True
+    requires_key: bool = True  # false: no key is looked for or sent (a local server)
     #: A "stock" profile: these assistants go back to their own login (every provider key removed).
     stock: list[AssistantName] = Field(default_factory=list)
-    docs: str | None = None
+    docs: str | None = None  # the provider's documentation URL, shown by `ai show`
     anthropic: Endpoint | None = None
     openai: Endpoint | None = None
     gemini: Endpoint | None = None
@@ -97,26 +99,30 @@ class ProfileSettings(BaseModel):
 class EnvironmentsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    default_tool: AssistantName = "claude"
+    default_tool: AssistantName = "claude"  # the assistant switch-llm, run and rollback mean without --tool
+    # backups kept of each assistant file Mahavishnu writes (`ai backups`); the oldest go first
     backups_keep: int = Field(default=10, ge=1, le=1000)
 
 
 class MemorySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
+    # sqlite: the embedded file, no server; postgres: PostgreSQL + pgvector (team memory; set by a dsn)
     backend: Literal["sqlite", "postgres"] = "sqlite"
-    path: Path | None = None
-    dsn: str | None = None
+    path: Path | None = None  # the embedded store's file (unset: memory.db in the data folder)
+    dsn: str | None = None  # postgresql://USER@HOST:PORT/DB; without a backend set, selects postgres
+    # local: a bundled ONNX model, offline; ollama, openai (any OpenAI-compatible embeddings API),
+    # fastembed (a model from a model hub). See docs/memory/storage.md.
     embedder: Literal["local", "ollama", "openai", "fastembed"] = "local"
-    embedder_model: str | None = None
-    embedder_url: str | None = None
-    embedder_api_key: str | None = None
-    max_content_chars: int = Field(default=100_000, gt=0)
+    embedder_model: str | None = None  # unset: the embedder's default model
+    embedder_url: str | None = None  # ollama's or openai's base URL (unset: its default)
+    embedder_api_key: str | None = None  # openai's key, or a reference: env:VAR, keyring:NAME, file:NAME
+    max_content_chars: int = Field(default=100_000, gt=0)  # the longest memory text stored
     # Embedded store: from this many vectors on, an ANN index (on-disk sidecar) replaces the exact scan.
     ann_threshold: int = Field(default=50_000, ge=1)
     # Hybrid search (memory/core/search.py; benchmarks/scifact.py measured the defaults).
     hybrid_fusion: Literal["zscore", "convex", "rrf"] = "zscore"
-    hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)  # the vector leg's weight (zscore, convex)
     # Weight of z-score fusion's word-pair (term proximity) leg; 0 turns it off (memory/core/search.py).
     hybrid_proximity: float = Field(default=0.12, ge=0.0, le=1.0)
     # z-score fusion's word legs weigh less when no hit of theirs holds this share of the query's
@@ -150,12 +156,12 @@ class MemorySettings(BaseModel):
     # word pieces meet each hit's (memory/core/pieces.py; 0: off). benchmarks/devmem.py
     # --rerank-sweep and benchmarks/retrieval.py --rerank-sweep print the choice.
     rerank_depth: int = Field(default=5, ge=0, le=50)
-    rerank_weight: float = Field(default=1.0, ge=0.0, le=10.0)
+    rerank_weight: float = Field(default=1.0, ge=0.0, le=10.0)  # the word pieces' weight in that rerank
     # The rerank runs only for a query none of whose text leg's first hits holds this share of its
     # words (asked in other words); a query the text leg matches keeps the fused order.
     rerank_evidence: float = Field(default=0.34, ge=0.0, le=1.0)
-    hybrid_rrf_k: int = Field(default=60, ge=1)
-    hybrid_depth: int = Field(default=100, ge=1, le=1000)
+    hybrid_rrf_k: int = Field(default=60, ge=1)  # rrf fusion's k: a hit at rank r counts 1 / (k + r)
+    hybrid_depth: int = Field(default=100, ge=1, le=1000)  # candidates each leg gives to the fusion
     # Cosine under which a search drops a hit without full-text evidence (None: the embedder's
     # measured floor, 0: no floor). See memory/core/relevance.py.
     relevance_floor: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -173,8 +179,8 @@ class MemorySettings(BaseModel):
     # is stored without one, and for `memory questions` (services/question_writer.py; None: off).
     # Its model: question_writer_model, else the profile's haiku_model, else its model.
     question_writer: str | None = None
-    question_writer_model: str | None = None
-    question_writer_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    question_writer_model: str | None = None  # the model question_writer's profile is asked with
+    question_writer_timeout_seconds: float = Field(default=20.0, gt=0, le=300)  # unanswered: no question
 
     @model_validator(mode="after")
     def _dsn_selects_postgres(self) -> MemorySettings:
@@ -329,7 +335,7 @@ class HealthCheckSettings(BaseModel):
     mcp: str | None = None  # a streamable-HTTP MCP endpoint: healthy when initialize + ping answer
     bearer_secret: str | None = None  # the http/mcp check sends this secret as a bearer token
     command: list[str] | None = None  # argv (a string is split like a shell would): healthy on exit 0
-    timeout_seconds: float = Field(default=2.0, gt=0)
+    timeout_seconds: float = Field(default=2.0, gt=0)  # a check not answered by then failed
 
     @field_validator("command", mode="before")
     @classmethod
@@ -355,18 +361,18 @@ class ServiceSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    description: str | None = None
+    description: str | None = None  # a note of your own on what it is
     enabled: bool = True  # false hides a built-in (and keeps `all` from starting it)
     command: list[str] = Field(default_factory=list)  # argv, run without a shell; a string is split
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: Path | None = None
+    env: dict[str, str] = Field(default_factory=dict)  # variables set over the environment it inherits
+    cwd: Path | None = None  # the folder it runs in (unset: your home folder)
     health: HealthCheckSettings = Field(default_factory=HealthCheckSettings)
     # on-failure: `mahavishnu watch` restarts it when it exits without `service stop` or fails its
     # health check `unhealthy_after` times in a row; no: never restarted automatically.
     restart: Literal["no", "on-failure"] = "on-failure"
     max_restarts: int = Field(default=5, ge=0)  # automatic restarts allowed per restart_window
-    restart_window_seconds: float = Field(default=600.0, gt=0)
-    unhealthy_after: int = Field(default=3, ge=1)
+    restart_window_seconds: float = Field(default=600.0, gt=0)  # the window max_restarts counts in
+    unhealthy_after: int = Field(default=3, ge=1)  # failed health checks in a row before a restart
     config_files: list[Path] = Field(default_factory=list)  # a change restarts the service (watch)
     start_timeout_seconds: float | None = Field(default=None, gt=0)  # default: services.start_timeout
     stop_timeout_seconds: float | None = Field(default=None, gt=0)  # default: services.stop_timeout
@@ -407,8 +413,8 @@ class WatchSettings(BaseModel):
     services: bool = True  # restart services on config change / exit / failed health checks
     health_interval_seconds: float = Field(default=30.0, ge=0)  # 0: only liveness, no health checks
     probe_interval_seconds: float = Field(default=120.0, ge=0)  # 0: no provider probes
-    probe_timeout_seconds: float = Field(default=10.0, gt=0)
-    probe_tools: list[AssistantName] = Field(default_factory=_every_assistant)
+    probe_timeout_seconds: float = Field(default=10.0, gt=0)  # a probe not answered by then failed
+    probe_tools: list[AssistantName] = Field(default_factory=_every_assistant)  # whose provider is probed
 
 
 class FallbackSettings(BaseModel):
@@ -417,10 +423,10 @@ class FallbackSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     chains: dict[AssistantName, list[str]] = Field(default_factory=dict)  # tool -> profiles, preferred first
-    failures_before_switch: int = Field(default=3, ge=1)
+    failures_before_switch: int = Field(default=3, ge=1)  # failed probes in a row before a fallback
     switch_back: bool = True  # return to the original profile once it answers again
-    successes_before_switch_back: int = Field(default=2, ge=1)
-    scope: Literal["user", "project", "local"] = "user"
+    successes_before_switch_back: int = Field(default=2, ge=1)  # passed probes of the first, in a row
+    scope: Literal["user", "project", "local"] = "user"  # the config file probed and switched
     notify_command: list[str] | None = None  # run on every switch, event as JSON in MAHAVISHNU_EVENT
 
     def chain(self, tool: str) -> list[str]:

@@ -88,6 +88,17 @@ def test_the_configuration_reference_has_every_setting() -> None:
     assert "<!-- generated:" not in page
 
 
+def test_every_setting_says_what_it_does() -> None:
+    """Each row's last column comes from the field's comment: a field without one is a bare key and
+    default on the page, which tells a user nothing (memory.backend, memory.dsn had none)."""
+    from docsgen.config_reference import rows
+
+    from mahavishnu.config import Settings
+
+    bare = [key for key, _type, _default, what in rows(Settings) if not what.strip()]
+    assert not bare, f"settings without a comment in mahavishnu/config.py: {bare}"
+
+
 def test_the_configuration_reference_shows_types_as_written() -> None:
     """A `|` in a type (`Path | None`) is kept by the table inside its code span: escaped there, the
     page would show the backslash."""
