@@ -46,3 +46,22 @@ def test_a_name_of_this_machine_only_is_not_warned(
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
     mcp_cli._check_host("devbox", no_auth=False)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("options", [["--port", "9000"], ["--host", "0.0.0.0", "--no-auth"]])
+def test_http_options_without_http_are_refused_rather_than_dropped(options: list[str]) -> None:
+    """`mcp serve --port 9000` without --http served stdio, the port dropped: it exits 0 as its stdin ends
+    (in a terminal, it waits there), where an HTTP server was meant."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mahavishnu", "mcp", "serve", *options],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    first, hint = proc.stderr.splitlines()
+    assert first.startswith(f"error: {options[0]} ") and "with --http" in first
+    assert hint.startswith("hint: Add --http")

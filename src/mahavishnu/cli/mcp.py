@@ -79,6 +79,7 @@ def _registration(change: McpChange, dry_run: bool) -> str:
 
 @app.command("serve")
 def serve(
+    ctx: typer.Context,
     http: bool = typer.Option(False, "--http", help="Serve streamable HTTP (path /mcp) instead of stdio."),
     port: int = typer.Option(8680, "--port", "-p", min=0, max=65535, help="HTTP port."),
     host: str = typer.Option(
@@ -102,6 +103,8 @@ def serve(
 
     if http:
         _check_host(host, no_auth=no_auth)
+    else:
+        _refuse_http_options(ctx)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -111,6 +114,27 @@ def serve(
         _serve(server, http=http, host=host, port=port, no_auth=no_auth)
     finally:
         backing.close()  # the store, and the Session-Buddy session (and its stdio peer, if any)
+
+
+def _refuse_http_options(ctx: typer.Context) -> None:
+    """Without --http the server speaks on stdio: an HTTP option typed without it would be dropped,
+    and the server would sit waiting on stdin where an HTTP one was meant."""
+    from mahavishnu.errors import InvalidInputError
+
+    flags = {"port": "--port", "host": "--host", "no_auth": "--no-auth"}
+    given = " and ".join(flag for name, flag in flags.items() if _typed(ctx, name))
+    if given:
+        raise InvalidInputError(
+            f"{given} {'go' if ' and ' in given else 'goes'} with --http: without it the server speaks "
+            "MCP on stdin and stdout",
+            hint=f"Add --http to serve streamable HTTP, or drop {given} to serve on stdio.",
+        )
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """Whether the option ``name`` was given on the command line (not its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def _check_host(host: str, *, no_auth: bool) -> None:
