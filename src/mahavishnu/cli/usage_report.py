@@ -12,6 +12,7 @@ from mahavishnu.clean_text import one_line
 from mahavishnu.cli.output import escape, info, print_json, table, warn
 from mahavishnu.environments.assistants.registry import listed
 from mahavishnu.errors import InvalidInputError
+from mahavishnu.wording import count
 
 if TYPE_CHECKING:
     from datetime import date
@@ -163,7 +164,9 @@ def _print(built: Report) -> None:
         warn(escape(f"unpriced (no price known, not guessed): {', '.join(built.unpriced_models)}"))
     if built.skipped_lines:
         warn(
-            f"{built.skipped_lines} damaged, hostile or oversized log lines were skipped"
+            f"{count(built.skipped_lines, 'damaged, hostile or oversized log line')} "
+            + ("was" if built.skipped_lines == 1 else "were")
+            + " skipped"
             + ("" if built.bad_lines else " (--verbose lists them)")
         )
 
