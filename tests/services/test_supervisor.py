@@ -312,6 +312,27 @@ def test_the_service_commands_start_report_log_and_stop() -> None:
     assert stopped.exit_code == 0 and "web: stopped (SIGTERM)" in stopped.stdout
 
 
+def test_starting_the_dashboard_as_a_service_prints_its_login_url() -> None:
+    from mahavishnu.paths import mahavishnu_argv
+    from mahavishnu.services.definitions import UI_SERVICE, dashboard_record
+
+    port = free_port()
+    ui = {
+        "command": mahavishnu_argv("ui", "--no-browser", "--port", str(port)),
+        "health": {"tcp": f"127.0.0.1:{port}"},
+    }
+    write_settings(services_settings({UI_SERVICE: ui}))
+    try:
+        started = runner.invoke(app, ["service", "start", UI_SERVICE])
+        assert started.exit_code == 0, started.output
+        record = dashboard_record()
+        assert record is not None and f"open the dashboard: {record.url}" in started.stdout
+        again = runner.invoke(app, ["service", "start", UI_SERVICE])
+        assert "already running" in again.stdout and record.url in again.stdout
+    finally:
+        runner.invoke(app, ["service", "stop", "all"])
+
+
 def test_start_all_reports_each_failure_and_exits_non_zero() -> None:
     bad = {"command": [sys.executable, "-c", "print('cannot bind'); raise SystemExit(1)"]}
     write_settings(services_settings({"web": web_service(free_port()), "bad": bad}))

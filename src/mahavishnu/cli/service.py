@@ -210,6 +210,7 @@ def _follow(supervisor: Supervisor, name: str) -> None:
 
 def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False) -> None:
     from mahavishnu.errors import MahavishnuError, ServiceError, ServiceStartError
+    from mahavishnu.services.definitions import UI_SERVICE
 
     supervisor = _supervisor()
     names = _names_to(action, name, supervisor)
@@ -259,11 +260,23 @@ def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False)
                     f"({result['health']})",
                     markup=False,
                 )
+            if failure is None and result["name"] == UI_SERVICE:
+                _print_dashboard_url()
     if failures:
         raise ServiceError(
             f"{len(failures)} of {wording.count(len(names), 'service')} failed to {action}",
             hint="Read their logs with `mahavishnu service logs NAME`.",
         )
+
+
+def _print_dashboard_url() -> None:
+    """The dashboard's login URL (it carries the token), as `mahavishnu ui` prints it: a supervised
+    dashboard prints it only to its log."""
+    from mahavishnu.services import definitions
+
+    running = definitions.dashboard_running()
+    if running is not None:
+        typer.echo(f"open the dashboard: {running.url}")  # echo: a URL never wrapped
 
 
 def _names_to(action: str, name: str, supervisor: Supervisor) -> list[str]:

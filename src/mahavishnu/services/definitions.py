@@ -118,7 +118,7 @@ def builtins() -> dict[str, dict[str, Any]]:
             "start_timeout_seconds": 120.0,  # loads the embedder and the vector index first
         },
         UI_SERVICE: {  # Starlette and Jinja2 are dependencies: every install has the dashboard
-            "description": "the dashboard (`mahavishnu ui`); its login URL: $MAHAVISHNU_HOME/ui/server.json",
+            "description": "the dashboard (`mahavishnu ui`); `service start` prints its login URL",
             "command": mahavishnu_argv("ui", "--no-browser", "--port", str(UI_PORT)),
             "health": {"tcp": f"127.0.0.1:{UI_PORT}"},
         },
