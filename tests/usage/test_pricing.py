@@ -399,3 +399,56 @@ def test_a_model_id_led_by_its_owner_is_priced_as_the_model_it_names(
     assert listed_rates is not None and listed_rates.source == f"list price: {listed}"
     for other in ("openrouter/anthropic/claude-sonnet-4.5", "google/claude-sonnet-4-5", "anthropic/" * 3000):
         assert Pricing().rates(gateway, other, WHEN.timestamp()) is None
+
+
+def test_a_codex_request_is_priced_at_the_service_tier_its_rollout_records(isolated_home) -> None:  # type: ignore[no-untyped-def]
+    """Codex records the ``service_tier`` in force (``config.toml``'s, or one chosen in its TUI) in
+    an ``event_msg`` ``thread_settings_applied`` when a session starts or resumes and whenever its
+    settings change: each request after one, in a later read too, is priced at that tier's
+    rates in the price data (gpt-5.5: $5 a million input standard below 272k, $12.50 priority, $2.50
+    flex; an older Codex's ``fast`` is ``priority``), a tier the data has no rates for the model at
+    (gpt-5-nano's priority) at the standard ones ($0.05). Today's ``config.toml`` is not read: it
+    says nothing of a past session's tier."""
+    import json
+
+    from mahavishnu.usage.report import report
+
+    folder = isolated_home / ".codex" / "sessions" / "2026" / "11" / "20"
+    folder.mkdir(parents=True)
+    (isolated_home / ".codex" / "config.toml").write_text('service_tier = "priority"\n')
+    lines: list[dict[str, object]] = [
+        {"type": "session_meta", "payload": {"id": "s1", "cwd": "/p", "model_provider": "openai"}},
+        {"type": "turn_context", "payload": {"model": "gpt-5.5"}},
+    ]
+
+    def request(n: int, tier: str | None) -> None:
+        settings = {"model": "gpt-5.5", "model_provider_id": "openai"}
+        settings |= {"service_tier": tier} if tier else {}
+        applied = {"type": "thread_settings_applied", "thread_settings": settings}
+        usage = {"input_tokens": 100_000, "cached_input_tokens": 0, "output_tokens": 0}
+        record = {"response_id": f"resp_{n}", "usage": usage}
+        lines.extend(
+            [{"type": "event_msg", "payload": applied}, {"type": "token_usage_record", "payload": record}]
+        )
+
+    for n, tier in enumerate(["priority", None, "flex", "fast", "default"]):
+        request(n, tier)
+    lines.append({"type": "turn_context", "payload": {"model": "gpt-5-nano"}})
+    request(9, "priority")
+    text = "".join(
+        json.dumps({"timestamp": f"2026-11-20T10:00:{i:02d}Z", **line}) + "\n" for i, line in enumerate(lines)
+    )
+    rollout = folder / "rollout-2026-11-20T10-00-00-s1.jsonl"
+    rollout.write_text(text)
+    totals = report("daily", "model", ["codex"]).to_json()["totals"]
+    assert totals["unpriced_requests"] == 0
+    assert totals["cost_usd"] == pytest.approx(1.25 + 0.5 + 0.25 + 1.25 + 0.5 + 0.005)
+    record = {"response_id": "resp_10", "usage": {"input_tokens": 100_000}}
+    appended = [  # read from where the last report stopped: the tier in force is still priority
+        {"timestamp": "2026-11-20T10:01:00Z", "type": "turn_context", "payload": {"model": "gpt-5.5"}},
+        {"timestamp": "2026-11-20T10:01:01Z", "type": "token_usage_record", "payload": record},
+    ]
+    with rollout.open("a") as log:
+        log.write("".join(json.dumps(line) + "\n" for line in appended))
+    totals = report("daily", "model", ["codex"]).to_json()["totals"]
+    assert totals["cost_usd"] == pytest.approx(1.25 + 0.5 + 0.25 + 1.25 + 0.5 + 0.005 + 1.25)

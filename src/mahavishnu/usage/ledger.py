@@ -65,8 +65,9 @@ from mahavishnu.usage.records import BadLine, Tool, UsageRecord, snapshot
 #: 16: and its entry id (two sessions' replies of one id in one millisecond were one); 17: a Claude
 #: Code request's key has its model (a gateway's ids repeat); 18: a streamed Claude Code reply's
 #: input and cache tokens are its most-output line's, not its first's (records.snapshot); 19: a
-#: Qwen Code reply through the Gemini API has its tool-use prompt tokens as input
-VERSION = 19
+#: Qwen Code reply through the Gemini API has its tool-use prompt tokens as input; 20: a Codex
+#: request has the service tier its session's settings name (``speed``)
+VERSION = 20
 #: A known log: path, size, mtime (ns), where reading stopped, its first bytes' digest, the
 #: reader's state, the lines before where reading stopped, its identity ("device:inode").
 _FileRow = tuple[str, int, int, int, bytes, str, int, str]

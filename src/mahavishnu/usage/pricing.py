@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from mahavishnu.usage.records import FAST, FAST_SUFFIX, Provider
+from mahavishnu.usage.records import FAST, FAST_SUFFIX, FLEX, PRIORITY, Provider
 
 if TYPE_CHECKING:  # (genai-prices is imported at the first look-up, pydantic with the settings)
     from genai_prices.data_snapshot import DataSnapshot
@@ -174,7 +174,10 @@ class Pricing:
     def rates(self, provider: Provider, model: str, time: float, speed: str = "") -> Rates | None:
         """``speed`` (``records.FAST``): the model's rates at that speed, or none when the price
         data has none for it (never the standard ones: fast mode costs several times more);
-        ``model`` then carries ``FAST_SUFFIX``, under which ``usage.yaml`` may price it."""
+        ``model`` then carries ``FAST_SUFFIX``, under which ``usage.yaml`` may price it. An OpenAI
+        service tier (``records.PRIORITY``, ``records.FLEX``): the model's rates at that tier, its
+        standard ones when the price data has none for it (another provider's model: Codex asks
+        for a tier only of a model its catalog offers it for)."""
         key = (provider, model, int(time // 86_400), speed)
         if key not in self._known:
             self._known[key] = self._look_up(provider, model_ref(model), time, speed)
@@ -189,7 +192,7 @@ class Pricing:
             own = self._own.get(who or "", {}).get(model)
             if own is not None and (own.since is None or moment.date() >= own.since):
                 return _own_rates(own, f"usage.yaml ({who})")
-        if speed:
+        if speed == FAST:
             model = model.removesuffix(FAST_SUFFIX)
         if (provider, model) not in self._models:
             self._models[provider, model] = _genai_model(provider, model)
@@ -212,15 +215,16 @@ class Pricing:
         """The rates of genai-prices' ``info`` at ``speed`` ("": standard), None when it has none."""
         hourly = _hourly(info[1])
         variants = info[1].price_variants or ()
-        if speed and any(variant.when.get("speed") == speed for variant in variants):
-            rates = _rates(info[1].get_prices(moment, {"speed": speed}), f"{source} ({speed})", kind, hourly)
+        when = {_VARIANT_KEYS[speed]: speed} if speed else {}
+        if when and any(variant.when == when for variant in variants):
+            rates = _rates(info[1].get_prices(moment, when), f"{source} ({speed})", kind, hourly)
             return _with_long_context(info[1].id, rates)
         standard = _with_long_context(
             info[1].id, self._made_rates(info[1].get_prices(moment), source, kind, hourly)
         )
-        if not speed:
+        if speed != FAST:  # (a service tier the data has no rates for: the standard ones, ``rates``)
             return standard
-        times = _FAST_TIMES.get(info[1].id) if speed == FAST else None
+        times = _FAST_TIMES.get(info[1].id)
         if standard is None or times is None:
             return None
         return _times(standard, times, f"{source} ({speed}: {times:g}x)")
@@ -251,6 +255,11 @@ _LONG_CONTEXT: dict[str, tuple[int, tuple[float, float, float, float, float]]] =
 #: Opus 4.6's and 4.7's fast mode six times their standard rates ($30/$150 a million; $60/$225
 #: above 200k input while 4.6 had a long-context tier), as ccusage prices them.
 _FAST_TIMES: dict[str, float] = {"claude-opus-4-6": 6.0, "claude-opus-4-7": 6.0}
+
+
+#: genai-prices' condition of a price variant for each speed (``UsageRecord.speed``): Anthropic's
+#: fast mode; OpenAI's service tiers.
+_VARIANT_KEYS = {FAST: "speed", PRIORITY: "service_tier", FLEX: "service_tier"}
 
 
 def _times(rates: Rates, factor: float, source: str) -> Rates:

@@ -45,7 +45,8 @@ class UsageRecord(NamedTuple):
     via: str = ""
     #: Anthropic's fast mode (``usage.speed`` ``"fast"``): ``FAST``, priced at the model's fast
     #: rates (several times the standard ones), its model named with ``FAST_SUFFIX`` as ccusage
-    #: names it; "" for a standard request
+    #: names it; OpenAI's service tier a Codex session asked for (``PRIORITY``, ``FLEX``), priced at
+    #: that tier's rates; "" for a standard request
     speed: str = ""
 
     @property
@@ -73,6 +74,10 @@ def snapshot(first: UsageRecord, later: UsageRecord) -> UsageRecord:
 
 FAST = "fast"
 FAST_SUFFIX = "-fast"
+#: OpenAI's service tiers as a request names them: priority processing (Codex's "Fast", 2 to 2.5
+#: times the standard rates) and flex (half of them).
+PRIORITY = "priority"
+FLEX = "flex"
 
 
 class BadLine(ValueError):

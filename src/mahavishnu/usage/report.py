@@ -34,7 +34,7 @@ from mahavishnu.memory.loop.recall_log import Recalled, session_digest
 from mahavishnu.usage import ledger, metrics
 from mahavishnu.usage.pricing import PICO, Pricing, Rates
 from mahavishnu.usage.readers import READERS
-from mahavishnu.usage.records import FAST_SUFFIX, MAIN, TOOLS, Provider, Tool, UsageRecord
+from mahavishnu.usage.records import FAST, FAST_SUFFIX, MAIN, TOOLS, Provider, Tool, UsageRecord
 
 if TYPE_CHECKING:
     from mahavishnu.usage.attribution import Attribution
@@ -432,7 +432,7 @@ def _served(
     pricing: Pricing,
 ) -> tuple[Provider, Rates | None]:
     """Who served a request and at which rates (a fast-mode request at its model's fast ones)."""
-    served = model.removesuffix(FAST_SUFFIX) if speed else model
+    served = model.removesuffix(FAST_SUFFIX) if speed == FAST else model
     provider = attribution.provider(tool, time, project, served, via)
     return provider, pricing.rates(provider, model, time, speed)
 
@@ -694,11 +694,12 @@ class _Folding:
 
 
 #: Bumped when what ``Sums`` adds up or dumps changes: sums kept before are then not used.
-#: 15: Opus 4.6's and 4.7's fast mode priced (pricing._FAST_TIMES); 14: a Qwen Code reply's
-#: tool-use prompt tokens (readers.qwen); 13: a streamed reply's tokens are its most-output line's
-#: (records.snapshot); 12: a model id led by its owner (pricing._by_prefix); 11: a Bedrock model id
-#: is Bedrock's (pricing._owner); 10: a row before --since (ledger.records)
-SUMS_VERSION = 15
+#: 16: a Codex request priced at its service tier's rates (readers.codex); 15: Opus 4.6's and
+#: 4.7's fast mode priced (pricing._FAST_TIMES); 14: a Qwen Code reply's tool-use prompt tokens
+#: (readers.qwen); 13: a streamed reply's tokens are its most-output line's (records.snapshot); 12:
+#: a model id led by its owner (pricing._by_prefix); 11: a Bedrock model id is Bedrock's
+#: (pricing._owner); 10: a row before --since (ledger.records)
+SUMS_VERSION = 16
 
 
 def _kept_sums(

@@ -3,7 +3,11 @@
 session and its ``cwd``; ``turn_context`` the ``model`` of the turns that follow. Codex 0.169 writes
 a ``token_usage_record`` per response (``payload.response_id`` and ``payload.usage``) and then an
 ``event_msg`` ``token_count`` with the same figures (``info.last_token_usage``, and the running
-``info.total_token_usage``); older versions write only the ``token_count``. ``session_meta``
+``info.total_token_usage``); older versions write only the ``token_count``. An ``event_msg``
+``thread_settings_applied``, when a session starts or resumes and whenever its thread settings
+change, names the ``service_tier`` in force (none: the standard one): each request
+after it is priced at that tier's rates. Codex 0.171 writes it; a rollout with none (an older
+Codex's) is priced at the standard rates, never at today's ``config.toml``'s tier. ``session_meta``
 also names the ``model_provider`` the session talked to (what attribution trusts first). So: the
 records when a file has them (keyed by response id: a forked rollout that copies them counts them once), else
 each ``token_count``'s last usage (or the growth of its total when it has none), keyed by session
@@ -25,10 +29,16 @@ from pathlib import Path
 from mahavishnu.json_types import JSONObject, JSONValue
 from mahavishnu.usage.readers.fields import State, epoch, label, obj, project, text
 from mahavishnu.usage.readers.reader import Reader
-from mahavishnu.usage.records import MAIN, BadLine, UsageRecord, count
+from mahavishnu.usage.records import FLEX, MAIN, PRIORITY, BadLine, UsageRecord, count
 
-WANTED = (b'"session_meta"', b'"turn_context"', b'"token_usage_record"', b'"token_count"')
+WANTED = (
+    b'"session_meta"', b'"turn_context"', b'"thread_settings_applied"', b'"token_usage_record"',
+    b'"token_count"',
+)  # fmt: skip
 _FIELDS = ("input_tokens", "cached_input_tokens", "cache_write_input_tokens", "output_tokens")
+#: The service tiers priced apart, by the ``service_tier`` Codex logs (0.150 on sends its ``fast``
+#: as ``priority``); another (``default``, none) is the standard tier.
+_TIERS = {"priority": PRIORITY, "fast": PRIORITY, "flex": FLEX}
 
 
 def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[UsageRecord]:
@@ -46,6 +56,9 @@ def parse(path: Path, entries: Iterable[JSONObject], state: State) -> list[Usage
                 state["copied_until"] = str(_end_of_second(entry.get("timestamp")))
         elif kind == "turn_context":
             state["model"] = label(payload.get("model")) or state.get("model", "")
+        elif kind == "event_msg" and payload.get("type") == "thread_settings_applied":
+            tier = obj(payload.get("thread_settings")).get("service_tier")
+            state["tier"] = _TIERS.get(tier, "") if isinstance(tier, str) else ""
         elif kind == "token_usage_record":
             state["records"] = "yes"
             key = text(payload.get("response_id")) or f"{_session(state, path)}@{entry.get('timestamp')}"
@@ -114,6 +127,7 @@ def _record(path: Path, state: State, key: str, entry: JSONObject, figures: list
             project=project(state.get("cwd") or None),
             source=MAIN,
             via=state.get("via", ""),
+            speed=state.get("tier", ""),
         )
     ]
 
