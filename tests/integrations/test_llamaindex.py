@@ -135,6 +135,24 @@ def test_metadata_filters_narrow_the_retrieval() -> None:
         assert len(vectors.get_nodes(filters=in_list)) == 2
 
 
+def test_a_retrievers_doc_ids_with_filters_and_nested_filters_narrow_the_retrieval() -> None:
+    """LlamaIndex's filter function refuses nested filters, and a retriever given doc_ids and
+    filters at once was refused so ("Nested MetadataFilters are not supported."): the doc ids were
+    checked as a filter nested beside the given ones."""
+    with MemoryStore.open() as store:
+        index, _ = build(store)
+        ops = MetadataFilters(filters=[MetadataFilter(key="team", value="ops")])
+        assert retrieve(index, "minutes", k=4, doc_ids=["deploy", "style"], filters=ops) == ["deploy"]
+        old = MetadataFilters(
+            filters=[MetadataFilter(key="year", value=2022), MetadataFilter(key="year", value=2023)],
+            condition=FilterCondition.OR,
+        )
+        dev_and_old = MetadataFilters(filters=[MetadataFilter(key="team", value="dev"), old])
+        assert retrieve(index, "minutes", k=4, filters=dev_and_old) == ["testing"]
+        not_old = MetadataFilters(filters=[old], condition=FilterCondition.NOT)
+        assert set(retrieve(index, "minutes", k=4, filters=not_old)) == {"deploy", "style"}
+
+
 def test_hybrid_and_text_queries_go_through_the_stores_own_search() -> None:
     with MemoryStore.open() as store:
         _, vectors = build(store)

@@ -46,6 +46,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
+    FilterCondition,
     FilterOperator,
     MetadataFilter,
     MetadataFilters,
@@ -412,7 +413,24 @@ def _passes(memory: Memory, filters: MetadataFilters | None) -> bool:
     saved = dict(_node_metadata(memory))
     node = _node(memory)
     lookup = {**saved, **node.metadata, "id_": node.node_id, "ref_doc_id": node.ref_doc_id}
-    return build_metadata_filter_fn(lambda _key: lookup, filters)("")
+    return _matches(lookup, filters)
+
+
+def _matches(lookup: Mapping[str, Any], filters: MetadataFilters) -> bool:
+    """LlamaIndex's own test of each filter (``build_metadata_filter_fn``), nested ones combined
+    here: it refuses them ("Nested MetadataFilters are not supported."), and a query's doc_ids
+    and node_ids are nested beside the filters given (``_and``)."""
+    results = (
+        _matches(lookup, item)
+        if isinstance(item, MetadataFilters)
+        else build_metadata_filter_fn(lambda _key: lookup, MetadataFilters(filters=[item]))("")
+        for item in filters.filters
+    )
+    if filters.condition == FilterCondition.OR:
+        return any(results)
+    if filters.condition == FilterCondition.NOT:
+        return not any(results)
+    return all(results)
 
 
 def _retrieved(memory: Memory) -> BaseNode:
