@@ -153,6 +153,29 @@ def test_a_retrievers_doc_ids_with_filters_and_nested_filters_narrow_the_retriev
         assert set(retrieve(index, "minutes", k=4, filters=not_old)) == {"deploy", "style"}
 
 
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        MetadataFilter(key="year", value="2023", operator=FilterOperator.GTE),  # the nodes' years are numbers
+        MetadataFilter(key="year", value=2023, operator=FilterOperator.TEXT_MATCH),
+        MetadataFilter(key="year", value=2023, operator=FilterOperator.CONTAINS),
+    ],
+)
+def test_a_filter_whose_value_cannot_be_compared_with_the_nodes_is_refused_in_one_line(
+    wrong: MetadataFilter,
+) -> None:
+    """LlamaIndex's TypeError ("'>=' not supported between instances of 'int' and 'str'") came
+    through the retriever as it was, naming neither the filter nor what to do."""
+    from mahavishnu.errors import InvalidInputError
+
+    with MemoryStore.open() as store:
+        index, _ = build(store)
+        filters = MetadataFilters(filters=[wrong])
+        with pytest.raises(InvalidInputError, match="metadata filter on 'year'") as refused:
+            retrieve(index, "minutes", k=4, filters=filters)
+        assert "\n" not in refused.value.message and refused.value.hint
+
+
 def test_hybrid_and_text_queries_go_through_the_stores_own_search() -> None:
     with MemoryStore.open() as store:
         _, vectors = build(store)

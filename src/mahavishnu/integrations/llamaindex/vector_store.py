@@ -421,9 +421,7 @@ def _matches(lookup: Mapping[str, Any], filters: MetadataFilters) -> bool:
     here: it refuses them ("Nested MetadataFilters are not supported."), and a query's doc_ids
     and node_ids are nested beside the filters given (``_and``)."""
     results = (
-        _matches(lookup, item)
-        if isinstance(item, MetadataFilters)
-        else build_metadata_filter_fn(lambda _key: lookup, MetadataFilters(filters=[item]))("")
+        _matches(lookup, item) if isinstance(item, MetadataFilters) else _match(lookup, item)
         for item in filters.filters
     )
     if filters.condition == FilterCondition.OR:
@@ -431,6 +429,21 @@ def _matches(lookup: Mapping[str, Any], filters: MetadataFilters) -> bool:
     if filters.condition == FilterCondition.NOT:
         return not any(results)
     return all(results)
+
+
+def _match(lookup: Mapping[str, Any], item: MetadataFilter) -> bool:
+    """One filter, by LlamaIndex's function; a value it cannot compare with the node's (``year >=
+    "2023"`` on numbers, ``contains`` on a number) refused in one line, not its bare TypeError."""
+    try:
+        return build_metadata_filter_fn(lambda _key: lookup, MetadataFilters(filters=[item]))("")
+    except TypeError as exc:
+        found = type(lookup.get(item.key)).__name__
+        raise InvalidInputError(
+            f"the metadata filter on {item.key!r} ({item.operator.value} {item.value!r}) cannot be "
+            f"tested on a node whose {item.key!r} is {a(found)}: {exc}",
+            hint="Give the filter a value of the type the nodes' metadata holds (a number for numbers, "
+            "text for text_match, a list for in, nin, any and all).",
+        ) from exc
 
 
 def _retrieved(memory: Memory) -> BaseNode:
