@@ -230,6 +230,35 @@ def test_a_long_parameter_is_recorded_as_its_size() -> None:
     assert run["status"] == "completed" and run["result"]["parameters"] == expected
 
 
+def test_a_task_that_failed_before_a_retry_records_its_attempts() -> None:
+    """Prefect runs a task's hooks once, at its last state: a task that failed and then passed on a
+    retry was recorded as plain completed, nothing saying that it had failed."""
+    from prefect import flow, task
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    calls: list[int] = []
+
+    @record_runs(open_store=open_store)
+    @task(retries=2, retry_delay_seconds=0)
+    def extract() -> int:
+        calls.append(1)
+        if len(calls) < 2:
+            raise ConnectionError("connection reset by the upstream API")
+        return len(calls)
+
+    @record_runs(open_store=open_store)
+    @flow(name="flaky-load")
+    def flaky() -> int:
+        return extract()
+
+    assert flaky() == 2
+    runs = {r["workflow_id"]: r for r in workflows()}
+    retried, whole = runs["flaky-load/extract"], runs["flaky-load"]
+    assert retried["status"] == "completed" and retried["result"]["attempts"] == 2
+    assert whole["result"]["attempts"] == 1
+
+
 @pytest.mark.parametrize("project", ["team/etl", "a\nb", " "])
 def test_a_bad_project_is_refused_when_decorating_not_at_every_run(project: str) -> None:
     """The hooks only log what they cannot write: a bad name found there would lose every run."""

@@ -11,12 +11,12 @@
 flow's ``on_completion=[...]`` lists. Each run becomes one ``workflow_executions`` row and its
 ``workflow`` memory: ``workflow_id`` the flow's name (``FLOW/TASK`` for a task), adapter ``prefect``,
 the status (completed, failed, cancelled), the duration, the state's message as the error, and as
-result the run's id, name, state and parameters (a task's read from its run's context:
-``task_parameters``), secrets masked (``redaction/scrub.py``: values under secret-looking names, and
-anything shaped like a key) and each over 10,000 characters of JSON kept as its size, a flow's and a
-task's alike. A hook never fails the run: a store that cannot be written is logged. Each hook opens
-the store and closes it; the embedder the default store loaded is kept for the next run
-(``integrations/_store.py``).
+result the run's id, name, state, attempts (``run_count``: a retried task's runs) and parameters
+(a task's read from its run's context: ``task_parameters``), secrets masked (``redaction/scrub.py``:
+values under secret-looking names, and anything shaped like a key) and each over 10,000 characters
+of JSON kept as its size, a flow's and a task's alike. A hook never fails the run: a store that
+cannot be written is logged. Each hook opens the store and closes it; the embedder the default store
+loaded is kept for the next run (``integrations/_store.py``).
 
 ``import_runs`` backfills from a Prefect API (``mahavishnu memory workflows import-prefect``): the
 finished flow runs, each recorded once (a run a hook recorded is skipped, by its run id).
@@ -223,6 +223,9 @@ def _record(
         "run_name": run.name,
         "kind": kind,
         "state": state.name if state is not None else None,
+        # Prefect runs the hooks at the last state only: a run that passed on a retry said nothing
+        # of the attempts that failed before it.
+        "attempts": run.run_count,
         "parameters": bounded(masked(parameters)),
         **(extra or {}),
     }
