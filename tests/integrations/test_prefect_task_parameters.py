@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, SecretStr
 from test_prefect import (  # noqa: F401  (fixtures, used by name)
     CANARY,
     fake_embedder,
@@ -20,6 +22,18 @@ from test_prefect import (  # noqa: F401  (fixtures, used by name)
 )
 
 DRAIN_SECONDS = 30.0
+
+
+@dataclass
+class Database:
+    host: str
+    password: str
+
+
+class Source(BaseModel):
+    url: str
+    api_key: str
+    token: SecretStr
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -106,6 +120,36 @@ def test_a_task_given_a_tuple_keyed_dict_or_a_cycle_is_recorded() -> None:
     assert run["result"]["parameters"] == {
         "totals": {"(2026, 11)": 3, "(2026, 12)": 4},
         "tree": {"name": "root", "password": "[REDACTED:secret]", "parent": "[circular dict]"},
+    }
+
+
+def test_a_task_given_a_dataclass_or_a_pydantic_model_has_its_secret_fields_masked() -> None:
+    """A flow's parameters come serialised by Prefect, a task's as the code passed them: a dataclass
+    or a model was recorded as its text (``Database(host='db1', password='…')``), where only the
+    field's name says the value is a secret, and the password was kept."""
+    from prefect import flow, task
+
+    from mahavishnu.integrations.prefect import record_runs
+
+    @record_runs(open_store=open_store)
+    @task
+    def pull(db: Database, source: Source) -> int:
+        return 1
+
+    @flow(name="model-load")
+    def loading() -> int:
+        source = Source(url="https://api.example.com", api_key="plainwordkey", token="plaintoken")
+        return pull(Database("db1", "correcthorsebattery"), source)
+
+    assert loading() == 1
+    [run] = workflows("--workflow", "model-load/pull")
+    assert run["result"]["parameters"] == {
+        "db": {"host": "db1", "password": "[REDACTED:secret]"},
+        "source": {
+            "url": "https://api.example.com",
+            "api_key": "[REDACTED:secret]",
+            "token": "[REDACTED:secret]",
+        },
     }
 
 

@@ -29,9 +29,11 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+
+from pydantic import BaseModel
 
 from mahavishnu.integrations._store import check_opener
 from mahavishnu.integrations._store import open_default as _open_default
@@ -255,9 +257,10 @@ def _plain(value: Any, within: frozenset[int] = frozenset()) -> JSONValue:
     by ``(year, month)``) or a cycle, which lost the run's record."""
     if id(value) in within:
         return f"[circular {type(value).__name__}]"
-    if isinstance(value, Mapping):
+    named = value if isinstance(value, Mapping) else _fields(value)
+    if named is not None:
         inside = within | {id(value)}
-        return {str(key): _plain(item, inside) for key, item in value.items()}
+        return {str(key): _plain(item, inside) for key, item in named.items()}
     if isinstance(value, list | tuple):
         inside = within | {id(value)}
         return [_plain(item, inside) for item in value]
@@ -265,6 +268,17 @@ def _plain(value: Any, within: frozenset[int] = frozenset()) -> JSONValue:
         return str(value)  # JSON has no inf (``upper=float("inf")``): the store refused the record
     plain: JSONValue = json.loads(json.dumps(value, default=str))
     return plain
+
+
+def _fields(value: Any) -> Mapping[str, Any] | None:
+    """A dataclass's or a pydantic model's fields by name (None for anything else): as its text
+    (``Database(host='db1', password='…')``) a task's parameter kept its password, which only the
+    field's name says is one (a flow's come serialised by Prefect, as mappings)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in fields(value)}
+    if isinstance(value, BaseModel):
+        return dict(value)  # its fields as they are: a nested model is walked in turn
+    return None
 
 
 def bounded(parameters: JSONValue) -> JSONValue:
