@@ -156,6 +156,18 @@ def test_backup_ring_keeps_the_newest_n_and_restore_is_undoable(target):
     assert json.loads(target.read_text())["marker"] == 5
 
 
+def test_a_file_in_a_folder_whose_name_is_not_utf8_is_backed_up(tmp_path):
+    # a Latin-1 project folder (`claude … --scope project` there): its name reaches Python as a
+    # surrogate, which the backup's name once failed to hash (UnicodeEncodeError, a traceback)
+    folder = tmp_path / os.fsdecode(b"caf\xe9")
+    folder.mkdir()
+    path = folder / "settings.json"
+    path.write_text(OLD)
+    safe_write.apply(path, _add_marker, validate=validate)
+    [backup] = safe_write.list_backups(path)
+    assert backup.text() == OLD
+
+
 def test_restore_of_unknown_backup_is_not_found(target):
     with pytest.raises(NotFoundError):
         safe_write.restore(target, "nope", validate=validate)

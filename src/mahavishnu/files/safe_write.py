@@ -429,13 +429,14 @@ def remove(path: Path, expected: str) -> bool:
     return True
 
 
-def write_private(path: Path, text: str, *, lock: bool = True) -> None:
+def write_private(path: Path, text: str, *, lock: bool = True, errors: str = "strict") -> None:
     """Atomically write a file only its owner can read (secrets file and the like); no backup.
-    ``lock=False`` for a file no one else writes (a new, uniquely named one): no lock file for it."""
+    ``lock=False`` for a file no one else writes (a new, uniquely named one): no lock file for it;
+    ``errors`` as ``open()`` takes it (``surrogateescape``: a path's bytes as they are)."""
     with file_lock(path) if lock else contextlib.nullcontext():
         if lock:
             _remove_stale_temps(path)
-        with _temp_file(path, text, 0o600) as temp:
+        with _temp_file(path, text, 0o600, errors) as temp:
             _replace(temp, path)
 
 
@@ -477,7 +478,7 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _temp_file(path: Path, text: str, mode: int | None) -> Iterator[Path]:
+def _temp_file(path: Path, text: str, mode: int | None, errors: str = "strict") -> Iterator[Path]:
     """A fully written, fsynced sibling temp file; removed unless it was moved into place."""
     try:
         paths.make_dir(path.parent)
@@ -487,7 +488,7 @@ def _temp_file(path: Path, text: str, mode: int | None) -> Iterator[Path]:
     temp = Path(name)
     try:
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            with os.fdopen(fd, "w", encoding="utf-8", errors=errors, newline="") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -560,8 +561,10 @@ def _fault(step: str) -> None:
 
 
 def _slug(path: Path) -> str:
-    resolved = str(path.expanduser().absolute())
-    return f"{path.name}-{hashlib.sha256(resolved.encode()).hexdigest()[:12]}"
+    # fsencode: a path's name may hold bytes that are not UTF-8 (a surrogate in ``str``), which
+    # ``str.encode()`` refuses; for every other path the same bytes, so the same slug as before
+    resolved = os.fsencode(path.expanduser().absolute())
+    return f"{path.name}-{hashlib.sha256(resolved).hexdigest()[:12]}"
 
 
 # -- backups ---------------------------------------------------------------------------------
@@ -606,7 +609,8 @@ def backup(path: Path, text: str, *, keep: int) -> Backup:
     directory = _backup_dir(path)
     try:
         paths.make_dir(directory)
-        write_private(directory / "source", source_key(path), lock=False)
+        # the path's own bytes: a folder's name need not be UTF-8 (list_backups reads them back)
+        write_private(directory / "source", source_key(path), lock=False, errors="surrogateescape")
     except PermissionError as exc:
         raise WriteFailedError(
             f"cannot write a backup in {directory}: permission denied",
@@ -653,7 +657,7 @@ def list_backups(path: Path | None = None) -> list[Backup]:
         source = directory / "source"
         if not source.exists():
             continue
-        original = Path(source.read_text(encoding="utf-8"))
+        original = Path(source.read_text(encoding="utf-8", errors="surrogateescape"))
         for file in directory.glob("*.bak"):
             found.append(Backup(file.stem, original, file, file.stat().st_size))
     return sorted(found, key=lambda b: b.id, reverse=True)
