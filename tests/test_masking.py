@@ -1,3 +1,5 @@
+import time
+
 from mahavishnu.masking import mask, mask_text, mask_tree, mask_url, url_host
 
 
@@ -39,6 +41,15 @@ def test_urls_keep_host_but_lose_password():
     assert mask_url("https://gw.example/v1?key=AIzaSyA-0123456789") == "https://gw.example/v1?key=AIz…89"
     assert mask_url("me:hunter2@db.internal/x") == "me:****@db.internal/x"
     assert mask_url("htps//me:hunter2@db.internal") == "htps//me:****@db.internal"
+
+
+def test_a_long_word_is_masked_in_linear_time():
+    # the password of a URL without its scheme:// was found by a regex that tried each start in
+    # turn: a 100 kB hook command took a minute to show (`claude hooks add … --command`)
+    began = time.monotonic()
+    assert mask_url("A" * 200_000) == "A" * 200_000
+    assert mask_url("me" * 100_000 + ":pw@db") == "me" * 100_000 + ":****@db"
+    assert time.monotonic() - began < 2
 
 
 def test_tree_masks_by_key():
