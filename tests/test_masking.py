@@ -52,6 +52,15 @@ def test_a_long_word_is_masked_in_linear_time():
     assert time.monotonic() - began < 2
 
 
+def test_assignments_nested_in_values_thousands_deep_are_masked_without_a_recursion_error():
+    # "a:a:a:…": each value holds the next assignment; looked into level by level, a 1 kB line was
+    # a RecursionError (a traceback from any command that shows it)
+    began = time.monotonic()
+    assert mask_text("a:" * 50_000) == "a:" * 50_000
+    assert time.monotonic() - began < 2
+    assert "0123456789abcdefghij" not in mask_text("a:" * 500 + "sk-ant-0123456789abcdefghij")
+
+
 def test_tree_masks_by_key():
     tree = {"dsn": "postgresql://a:b@h/x", "api_key": "sk-0123456789abcd", "secret": ["env:A"], "n": 3}
     assert mask_tree(tree) == {

@@ -225,27 +225,34 @@ def _split_ending(line: str) -> tuple[str, str]:
     return body, line[len(body) :]
 
 
-def _mask_line(line: str, flag: str | None) -> str:
+#: How deep assignments inside assignments' values are looked for (``"command": "env TOKEN=…"``);
+#: deeper (``a:a:a:…``, each value holding the next) a value is searched as free text: looked into
+#: level by level, 500 levels were a RecursionError (a traceback) and 50,000 quadratic time.
+_NESTED_ASSIGNMENTS = 8
+
+
+def _mask_line(line: str, flag: str | None, depth: int = 0) -> str:
     """One line: first the value a flag on the line before named, then assignments (secret values
-    masked, others searched like free text), then the free text between them."""
+    masked, others searched like free text), then the free text between them; ``depth``: how many
+    assignments' values this line is inside."""
     if flag is not None:
         first = _FIRST_WORD.match(line)
         if first:
             value = next(v for v in (first["dq"], first["sq"], first["bare"]) if v is not None)
             if not value.startswith("-"):
                 start, end = first.span(next(g for g in ("dq", "sq", "bare") if first[g] is not None))
-                return line[:start] + _mask_named(flag, value) + _mask_line(line[end:], None)
+                return line[:start] + _mask_named(flag, value) + _mask_line(line[end:], None, depth)
     line = _mask_url_passwords(line)  # before assignments split ``scheme://user:pw@`` apart
     parts: list[str] = []
     last = 0
     for match in _ASSIGNMENT.finditer(line):
-        parts += [_mask_free(line[last : match.start()]), _mask_assignment(match)]
+        parts += [_mask_free(line[last : match.start()]), _mask_assignment(match, depth)]
         last = match.end()
     parts.append(_mask_free(line[last:]))
     return "".join(parts)
 
 
-def _mask_assignment(match: re.Match[str]) -> str:
+def _mask_assignment(match: re.Match[str], depth: int) -> str:
     group = next(g for g in ("dq", "sq", "bare") if match[g] is not None)
     value = match[group]
     quote = {"dq": '"', "sq": "'", "bare": ""}[group]
@@ -253,10 +260,10 @@ def _mask_assignment(match: re.Match[str]) -> str:
         shown = value
     elif is_secret(match["key"], value):
         shown = mask_value(match["key"], value)
-    elif "://" in value:  # a URL: not split into assignments at its "password=" or "user:"
+    elif "://" in value or depth >= _NESTED_ASSIGNMENTS:  # a URL: not split at its "password=" or "user:"
         shown = _mask_free(value)
     else:
-        shown = _mask_line(value, None)  # "command": "npx --api-key …"
+        shown = _mask_line(value, None, depth + 1)  # "command": "npx --api-key …"
     return f"{match['lead']}{quote}{shown}{quote}"
 
 
