@@ -265,6 +265,11 @@ def from_unexpected(exc: BaseException) -> MahavishnuError | None:
             "the input is nested too deeply to read",
             hint="Flatten the file or value (a config file nested thousands of levels is not valid).",
         )
+    if isinstance(exc, UnicodeEncodeError) and exc.reason == "surrogates not allowed":
+        return InvalidInputError(  # an argument's byte that is not UTF-8, on its way to a file or a query
+            "a value given holds bytes that are not UTF-8 text",
+            hint="Give it again as UTF-8 text (check the encoding of the terminal or script that passed it).",
+        )
     if isinstance(exc, PermissionError):
         where = f": {exc.filename}" if exc.filename else ""
         return WriteFailedError(f"permission denied{where}")

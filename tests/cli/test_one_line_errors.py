@@ -371,6 +371,20 @@ def test_non_utf8_standard_input_is_refused_and_nothing_is_stored() -> None:
     assert db.exists()
 
 
+def test_an_argument_that_is_not_utf_8_is_one_line_and_nothing_is_written(isolated_home: Path) -> None:
+    # a Latin-1 byte in argv reaches Python as a surrogate, which SQLite and the UTF-8 config
+    # files refused with a UnicodeEncodeError traceback
+    db = _fill_store(1)
+    latin1 = os.fsdecode(b"caf\xe9")
+    _assert_one_line_error(_mahavishnu("memory", "store", "hello", "--agent", latin1), says="not UTF-8")
+    _assert_one_line_error(_mahavishnu("memory", "search", "alpha", "--repo", latin1), says="not UTF-8")
+    with MemoryStore.open() as store:
+        assert store.stats()["count"] == 1
+    assert db.exists()
+    _assert_one_line_error(_mahavishnu("claude", "statusline", "set", f"echo {latin1}"), says="not UTF-8")
+    assert not (isolated_home / ".claude" / "settings.json").exists()
+
+
 @pytest.mark.parametrize(
     ("relative", "text", "args"),
     [
