@@ -469,3 +469,11 @@ def test_escape_sequences_in_what_an_error_quotes_do_not_reach_the_terminal(args
     proc = _mahavishnu(*args)
     _assert_one_line_error(proc, says="'bad'")
     assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr and "pwned" not in proc.stderr
+
+
+def test_a_huge_value_an_error_quotes_is_shortened() -> None:
+    """`unknown profile '…'` quoted a 100 kB name whole, burying the error under it."""
+    name = "p" * 50_000 + "q" * 50_000
+    proc = _mahavishnu("service", "start", name)
+    _assert_one_line_error(proc, says="'ppp")
+    assert len(proc.stderr) < 5_000 and " … " in proc.stderr and "qqq" in proc.stderr

@@ -64,12 +64,17 @@ def error_lines(exc: MahavishnuError) -> str:
     return f"error: {_shown(scrub(exc.message))}\n" + hint
 
 
+#: The most of an error's message or hint printed: a value it quotes may be a 100 kB paste.
+ERROR_CHARS = 2_000
+
+
 def _shown(text: str) -> str:
     """``text`` as it prints: what it quotes (a name typed or read from a file, a provider's answer)
-    may hold escape sequences, which a terminal would obey (retitle the window, clear the screen)."""
-    from mahavishnu.clean_text import ESCAPE_SEQUENCES, printable
+    may hold escape sequences, which a terminal would obey (retitle the window, clear the screen),
+    and may be so long that it buries the error (its middle left out)."""
+    from mahavishnu.clean_text import ESCAPE_SEQUENCES, clipped, printable
 
-    return printable(ESCAPE_SEQUENCES.sub("", text))
+    return clipped(printable(ESCAPE_SEQUENCES.sub("", text)), ERROR_CHARS, " … ")
 
 
 def _silence_broken_pipe() -> None:
