@@ -426,6 +426,48 @@ def test_the_recall_hook_answers_within_its_budget_while_the_store_is_down(isola
         assert box.recently_unreachable(dsn_location(dsn)) is not None
 
 
+class BlackHole:
+    """A server that takes connections and never answers (a network that drops the packets, a
+    frozen host): each connection attempt waits for its whole timeout. Counts the attempts."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._take, daemon=True).start()
+
+    def _take(self) -> None:
+        while True:
+            try:
+                self.held.append(self.listener.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        for sock in [self.listener, *self.held]:
+            sock.close()
+
+
+def test_the_session_start_hook_waits_once_for_a_store_that_does_not_answer(isolated_home: Path) -> None:
+    """A store that takes the connection and says nothing costs the hook one connection timeout:
+    the open that found it unreachable is the answer, the recall does not try again (it did, so
+    a session start waited two timeouts, libpq's 2 s each)."""
+    hole = BlackHole()
+    dsn = f"postgresql://member:pw@127.0.0.1:{hole.port}/team"
+    env = {
+        **os.environ,
+        "MAHAVISHNU_MEMORY__DSN": dsn,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), ""]),
+    }
+    try:
+        started, elapsed = _hook("SessionStart", env)
+    finally:
+        hole.close()
+    assert (started.returncode, started.stderr) == (0, "")
+    assert "unreachable" in json.loads(started.stdout)["hookSpecificOutput"]["additionalContext"]
+    assert len(hole.held) == 1, f"{len(hole.held)} connection attempts, {elapsed:.1f} s"
+
+
 def test_memory_store_and_team_status_while_the_store_is_down(
     server: tuple[str, PgControl], monkeypatch: pytest.MonkeyPatch
 ) -> None:

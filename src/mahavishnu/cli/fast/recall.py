@@ -158,6 +158,9 @@ def _recall_here(name: str, payload: dict[str, str], open_store: Callable[[], An
     os.environ.setdefault("MAHAVISHNU_PG_CONNECT_TIMEOUT", str(HOOK_CONNECT_SECONDS))
     try:
         with (open_store or _open_store)() as store:
+            if target is not None and sync.recently_unreachable(target):
+                # the open waited for it and noted it down: the recall would wait as long again
+                return sync.unreachable_answer(payload, target)
             return build_context(store, payload, name, settings.recall)
     except ServerUnreachableError:
         if target is None:
@@ -165,7 +168,8 @@ def _recall_here(name: str, payload: dict[str, str], open_store: Callable[[], An
         return sync.unreachable_answer(payload, target)
 
 
-#: The most a recall hook run in-process waits for a PostgreSQL server to answer a connection.
+#: The most a recall hook run in-process waits for a PostgreSQL server to answer a connection
+#: (libpq waits 2 s at the least: it takes a shorter ``connect_timeout`` as 2).
 HOOK_CONNECT_SECONDS = 1
 
 
