@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from testkit.team_pg import within
 
 import mahavishnu
 from mahavishnu.config import MemorySettings
@@ -33,7 +34,9 @@ FAST = 3.0  # seconds: a refused connection takes milliseconds; the old pool wai
 
 
 class Relay:
-    """127.0.0.1:port -> the server; ``stop`` closes the listener and every relayed connection."""
+    """127.0.0.1:port -> the server; ``stop`` closes the listener and every relayed connection;
+    while ``holding`` is set, nothing goes through, in either direction (a network that drops the
+    packets, a frozen server): each side waits, its connection still open."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -43,6 +46,7 @@ class Relay:
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self._lock = threading.Lock()
+        self.holding = threading.Event()
 
     def start(self) -> None:
         listener = socket.socket()
@@ -71,16 +75,19 @@ class Relay:
                 client, _ = listener.accept()
             except OSError:
                 return
+            while self.holding.is_set():
+                time.sleep(0.05)
             server = socket.create_connection(self.target)
             with self._lock:
                 self._sockets += [client, server]
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
+                while self.holding.is_set():
+                    time.sleep(0.05)
                 dst.sendall(data)
         for sock in (src, dst):
             with contextlib.suppress(OSError):
@@ -132,6 +139,34 @@ def test_a_stopped_server_fails_fast_and_a_restarted_one_is_used_at_once(
         store.close()
 
 
+def test_a_pooled_connection_gone_silent_fails_in_seconds_and_is_replaced(relay: tuple[Relay, str]) -> None:
+    """The network between a long-lived store (the daemon's, the dashboard's) and its server drops
+    everything: the next call fails within the check's and a connection's timeouts, libpq's reason
+    said, rather than wait on the pooled connection for ever (the dashboard's memory page did); once
+    the network is back, the next call is served at once."""
+    from mahavishnu.memory.core.backends import postgres
+
+    proxy, dsn = relay
+    store = MemoryStore(PostgresBackend(dsn), MemorySettings(), FakeEmbedder())
+    try:
+        store.store("gunicorn workers = 2*cores+1", "note")
+        time.sleep(postgres.FRESH_SECONDS)  # (the pool's connections idle: checked before use)
+        proxy.holding.set()
+        timed: list[tuple[float, BaseException | None]] = []
+        assert (
+            within(4 * postgres.connect_timeout() + FAST, lambda: timed.append(_timed_search(store))) is None
+        )
+        [(elapsed, error)] = timed
+        assert isinstance(error, BackendUnavailableError), error
+        assert "timeout" in str(error) and "couldn't get a connection" not in str(error)
+        proxy.holding.clear()
+        elapsed, error = _timed_search(store)
+        assert error is None and elapsed < FAST, (elapsed, error)
+    finally:
+        proxy.holding.clear()
+        store.close()
+
+
 CLIENT = textwrap.dedent(
     """
     import sys
@@ -176,13 +211,11 @@ def test_a_connection_used_a_moment_ago_is_not_checked_again(
     """The check before a pooled connection is used costs a round trip (through PgBouncer, a
     server transaction of its own): skipped within ``FRESH_SECONDS`` of the connection's last
     transaction; a restart in that window is still survived (``run`` retries on a new pool)."""
-    from psycopg_pool import ConnectionPool
-
     from mahavishnu.memory.core.backends import postgres
 
     checks: list[object] = []
-    check = ConnectionPool.check_connection
-    monkeypatch.setattr(ConnectionPool, "check_connection", lambda conn: (checks.append(conn), check(conn)))
+    check = postgres.check_connection
+    monkeypatch.setattr(postgres, "check_connection", lambda conn: (checks.append(conn), check(conn)))
     proxy, dsn = relay
     store = MemoryStore(PostgresBackend(dsn), MemorySettings(), FakeEmbedder())
     try:

@@ -496,6 +496,17 @@ def _gave_up(dsn: str, exc: BaseException) -> StoreError | None:
     )
 
 
+def check_connection(conn: Conn) -> None:
+    """``ConnectionPool.check_connection``'s round trip (an empty query), given up after a
+    connection's timeout: a server answers it at once, and one that does not (a network that drops
+    the packets, a frozen server) would keep the caller waiting for as long as TCP keeps the
+    connection, up to hours; the server's ``statement_timeout`` cannot help a query it never got."""
+    from psycopg import generators
+
+    conn.pgconn.send_query(b"")
+    conn.wait(generators.execute(conn.pgconn), timeout=connect_timeout())
+
+
 def _configure(conn: Conn) -> None:
     """Per pooled connection: UTC times (PgBouncer tracks the time zone per client), pgvector's
     adapter, iterative index scans. A search sets what it needs again with ``SET LOCAL`` in its own
@@ -703,12 +714,12 @@ class PostgresBackend(SqlBackend):
         pool.close(timeout=1.0)
 
     def _checked(self) -> tuple[ConnectionPool[Any], Conn]:
-        """A pooled connection that answers (``ConnectionPool.check_connection``: a round trip, so
-        not for one that finished a transaction less than ``FRESH_SECONDS`` ago). A broken one
-        means the server went away or restarted since: the pool is discarded (its other
-        connections are just as broken) and the connection comes from a new one."""
+        """A pooled connection that answers (``check_connection``: a round trip, so not for one
+        that finished a transaction less than ``FRESH_SECONDS`` ago). A broken or silent one means
+        the server went away or restarted since, or the network between drops everything: the
+        pool is discarded (its other connections are just as broken) and the connection comes from
+        a new one."""
         import psycopg
-        from psycopg_pool import ConnectionPool
 
         for renewed in (False, True):
             pool = self.pool
@@ -716,8 +727,9 @@ class PostgresBackend(SqlBackend):
             if time.monotonic() - self._used.get(conn, -math.inf) < FRESH_SECONDS:
                 return pool, conn
             try:
-                ConnectionPool.check_connection(conn)
+                check_connection(conn)
             except psycopg.Error:
+                conn.close()  # (a check without its answer leaves the connection unusable)
                 pool.putconn(conn)
                 self._discard(pool)
                 if renewed:
