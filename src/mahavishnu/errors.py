@@ -173,6 +173,9 @@ class BackendUnavailableError(StoreError):
     #: Whether its hint is to check that the server runs and ``memory.dsn`` names it: a command given
     #: ``--dsn`` says so of that instead (``cli/team.py``).
     about_reach: bool = False
+    #: Whether the server refused the password: one kept in the secret store may be another since
+    #: (the member joined again), which a long-lived store then opens anew (``PostgresBackend.replaced``).
+    password_refused: bool = False
 
 
 class ServerUnreachableError(BackendUnavailableError):

@@ -308,3 +308,38 @@ def test_an_assistants_mcp_server_stores_and_searches_through_the_daemons_pool(
     assert backing._store is None, "the MCP server opened a store of its own"
     assert seen.peak <= BOUND
     assert _present(pg_server.dsn, team.database, [marker]) == {marker: 1}
+
+
+def test_a_daemon_uses_the_new_password_its_member_joined_again_with(
+    member: tuple[TeamCluster, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner changed a member's password and gave them a new join string; ``team join`` kept the
+    new password. The daemon's store, opened with the old one, is refused logins: its next request
+    opens the store anew with the password kept now (it said `password authentication failed` to
+    every hook and command until the daemon was restarted)."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from mahavishnu.errors import BackendUnavailableError
+
+    team, role, dsn = member
+    params = conninfo_to_dict(dsn)
+    monkeypatch.setenv("MAHAVISHNU_PG_PASSWORD", str(params.pop("password")))
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", make_conninfo("", **params))
+    settings = load_settings()
+    served = Daemon()
+    try:
+        served.store_for(settings).store("the retry budget is three attempts", "decision")
+        with psycopg.connect(team.admin_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD 'changed-by-the-owner'").format(sql.Identifier(role))
+            )
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+        with pytest.raises(BackendUnavailableError, match="password authentication failed") as refused:
+            served.store_for(settings).recent(limit=1)
+        assert "`mahavishnu team join STRING`" in str(refused.value.hint)
+        monkeypatch.setenv("MAHAVISHNU_PG_PASSWORD", "changed-by-the-owner")  # (what `team join` kept)
+        recent = served.store_for(settings).recent(limit=1)
+        assert [m.content for m in recent] == ["the retry budget is three attempts"]
+    finally:
+        served.close()

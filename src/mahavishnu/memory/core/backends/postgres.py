@@ -433,12 +433,14 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
         hint = (
             "Check the user and the password: the one in the DSN (--dsn, else memory.dsn) if it holds "
             "one (percent-encode special characters), else MAHAVISHNU_PG_PASSWORD, secret pg-password "
-            "or ~/.pgpass."
+            "or ~/.pgpass. A team member whose password the owner changed asks them for a new join "
+            "string (`mahavishnu team add NAME`) and runs `mahavishnu team join STRING`."
         )
     else:
         hint = REACH_HINT
     refused = BackendUnavailableError(f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}", hint=hint)
     refused.about_reach = hint == REACH_HINT
+    refused.password_refused = "password authentication failed" in reason
     return refused
 
 
@@ -583,9 +585,11 @@ class PostgresBackend(SqlBackend):
         share_by_default: bool = False,
         offline: bool = False,
         iterative_scan: IterativeScan = "relaxed_order",
+        resolve: Callable[[], str] | None = None,
     ) -> None:
         """``offline``: a server that does not answer now is no error yet (the migrations run at
         the first call that reaches it): the store can still queue what it is asked to store.
+        ``resolve``: the DSN as the settings give it now (``resolve_dsn``), for ``replaced``.
         ``iterative_scan``: pgvector's iterative index scans for a filtered search (``search``);
         ``off`` only to measure what they bring (``benchmarks/team.py --scale``)."""
         if index not in INDEX_KINDS:
@@ -610,6 +614,8 @@ class PostgresBackend(SqlBackend):
         self._text_matches: bool | None = None  # the text leg through ``team_text_matches`` (search)
         self._vector_matches: bool | None = None  # vectors through ``team_vector_matches``, ``team_vectors``
         self._delete_through: bool | None = None  # deletes through ``team_delete`` (a team member)
+        self._resolve = resolve
+        self._password_refused = False  # the server refused ``dsn``'s password (``replaced``)
         if migrate:
             try:
                 self.migrate()
@@ -667,7 +673,22 @@ class PostgresBackend(SqlBackend):
 
     # -- connections and transactions ---------------------------------------------------
     def _direct(self) -> psycopg.Connection[Any]:
-        return connect(self.dsn)
+        try:
+            return connect(self.dsn)
+        except BackendUnavailableError as exc:
+            self._password_refused = self._password_refused or exc.password_refused
+            raise
+
+    def replaced(self) -> bool:
+        """Once the server refused this backend's password: whether its settings now give another
+        (the owner changed it and the member joined again), so that a long-lived process (the
+        daemon, the dashboard) opens the store anew rather than be refused until it is restarted."""
+        if not self._password_refused or self._resolve is None:
+            return False
+        try:
+            return self._resolve() != self.dsn
+        except MahavishnuError:  # (settings or secret store unreadable now: the store says so)
+            return False
 
     @property
     def pool(self) -> ConnectionPool[Any]:
@@ -699,7 +720,9 @@ class PostgresBackend(SqlBackend):
             pool.open(wait=True, timeout=connect_timeout() + 2)
         except psycopg.Error as exc:  # PoolTimeout is an OperationalError
             pool.close(timeout=1.0)
-            raise _unavailable(self.dsn, exc) from None
+            error = _unavailable(self.dsn, exc)
+            self._password_refused = self._password_refused or error.password_refused
+            raise error from None
         self._lost = False
         _note_reachable(self.dsn)
         return pool
@@ -1174,6 +1197,7 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True, pool_size: i
         raise InvalidInputError(f"MAHAVISHNU_PG_INDEX={kind!r}", hint="Use hnsw or ivfflat.")
     return PostgresBackend(
         resolve_dsn(settings),
+        resolve=lambda: resolve_dsn(settings),
         migrate=migrate,
         index=kind,  # type: ignore[arg-type]
         share_by_default=_share_by_default(),
