@@ -235,3 +235,27 @@ def test_a_connection_used_a_moment_ago_is_not_checked_again(
         assert _timed_search(store)[1] is None
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "sorry, too many clients already",
+        "remaining connection slots are reserved for roles with the SUPERUSER attribute",
+    ],
+)
+def test_a_server_at_its_max_connections_is_said_to_be_full_not_down(said: str) -> None:
+    """Every connection of the server taken (by everyone, not this member: that is their CONNECTION
+    LIMIT's own line): the hint said to check that the server runs and memory.dsn names it, which
+    both hold; it says the server is full, and what is stored meanwhile waits."""
+    import psycopg
+
+    from mahavishnu.errors import ServerUnreachableError
+    from mahavishnu.memory.core.backends.postgres import _unavailable
+
+    dsn = "postgresql://alice:pw@db.example:5432/team"
+    reason = f'connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  {said}'
+    error = _unavailable(dsn, psycopg.OperationalError(reason))
+    assert isinstance(error, ServerUnreachableError)  # (queued: a moment later there is room)
+    assert "max_connections" in str(error.hint) and "running and reachable" not in str(error.hint)
+    assert "outbox" in str(error.hint) and "pw" not in str(error) + str(error.hint)

@@ -117,6 +117,8 @@ _REFUSALS = (
 _NO_LOGIN = "is not permitted to log in"
 #: What PostgreSQL says to a role at its CONNECTION LIMIT (a team member's: ``team/connections``).
 _ROLE_FULL = "too many connections for role"
+#: What PostgreSQL says when all its ``max_connections`` are taken (the rest reserved for superusers).
+_SERVER_FULL = ("too many clients already", "remaining connection slots are reserved")
 #: The variable the store's password may come from (before the secret store and ~/.pgpass).
 PASSWORD_VARIABLE = "MAHAVISHNU_PG_PASSWORD"
 _ID_SEQUENCE = "pg_get_serial_sequence('memories', 'id')"
@@ -401,6 +403,14 @@ def _unavailable(dsn: str, exc: BaseException) -> BackendUnavailableError:
             hint="Close what else of yours uses the team store (other assistant sessions, a dashboard, "
             "psql), or ask its owner to raise the limit (`mahavishnu team init --dsn OWNER_DSN "
             f"--member-connections N`); {OUTBOX_NOTE}",
+        )
+    if any(full in reason for full in _SERVER_FULL):  # running and reachable: for now, no room
+        _note_unreachable(dsn, reason)
+        return ServerUnreachableError(
+            f"cannot use PostgreSQL at {dsn_host(dsn)}: {reason}",
+            hint="Every connection the server allows (max_connections) is taken: try again in a moment; "
+            "its administrator sees who holds them in pg_stat_activity and can raise max_connections; "
+            f"{OUTBOX_NOTE}",
         )
     if not _password_has_at(dsn) and not any(refusal in reason for refusal in _REFUSALS):
         _note_unreachable(dsn, reason)
