@@ -477,3 +477,15 @@ def test_a_huge_value_an_error_quotes_is_shortened() -> None:
     proc = _mahavishnu("service", "start", name)
     _assert_one_line_error(proc, says="'ppp")
     assert len(proc.stderr) < 5_000 and " … " in proc.stderr and "qqq" in proc.stderr
+
+
+def test_a_name_that_is_not_utf_8_prints_as_its_bytes_under_a_strict_utf_8_locale(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a UTF-8 locale (en_US.UTF-8: Python's output `strict`) the listing for a file named
+    in Latin-1 ended in an encoding error, after the command had done its work."""
+    monkeypatch.setenv("PYTHONIOENCODING", "utf-8:strict")
+    named = os.fsdecode(bytes(isolated_home) + b"/caf\xe9.json")
+    proc = _mahavishnu("ai", "backups", "--file", named)
+    assert proc.returncode == 0, proc.stderr
+    assert "caf\ufffd.json" in proc.stdout and not proc.stderr

@@ -12,6 +12,7 @@ import sys
 
 
 def run() -> None:
+    _bytes_pass_through()
     try:
         try:
             _measured(sys.argv[1:])
@@ -25,6 +26,16 @@ def run() -> None:
         if exc.errno not in _UNWRITABLE:
             raise
         _cannot_write(exc)
+
+
+def _bytes_pass_through() -> None:
+    """A name that is not UTF-8 (a file ``caf\xe9.json`` from a Latin-1 system) printed as the
+    bytes it is, as ``ls`` prints it: under a UTF-8 locale Python's standard output refuses it
+    (``strict``), and a command that had done its work ended in an encoding error."""
+    if sys.stdout is not None and getattr(sys.stdout, "errors", None) == "strict":
+        reconfigure = getattr(sys.stdout, "reconfigure", None)  # (a replaced stream may have none)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
 
 
 def _measured(argv: list[str]) -> None:
