@@ -259,3 +259,143 @@ def test_a_server_at_its_max_connections_is_said_to_be_full_not_down(said: str) 
     assert isinstance(error, ServerUnreachableError)  # (queued: a moment later there is room)
     assert "max_connections" in str(error.hint) and "running and reachable" not in str(error.hint)
     assert "outbox" in str(error.hint) and "pw" not in str(error) + str(error.hint)
+
+
+SILENT_CLIENT = textwrap.dedent(
+    """
+    import subprocess, sys, threading, time
+    from mahavishnu.errors import BackendUnavailableError
+    from mahavishnu.memory.core.backends.postgres import PostgresBackend
+
+    def sh(command):
+        subprocess.run(command, shell=True, check=True)
+
+    # the server's side in a network namespace of its own, at 10.9.0.2, over a veth pair: dropping
+    # what leaves it is a network that drops everything (a drop on the client's own side would be
+    # taken by TCP for local congestion, never given up)
+    side = subprocess.Popen(["unshare", "-n", "sleep", "60"])
+    time.sleep(0.3)
+    server = f"nsenter -t {side.pid} -n"
+    sh(f"ip link add va type veth peer name vb netns {side.pid}")
+    sh("ip addr add 10.9.0.1/24 dev va && ip link set va up")
+    sh(f"{server} sh -c 'ip addr add 10.9.0.2/24 dev vb && ip link set vb up'")
+    relay = subprocess.Popen([*server.split(), sys.executable, "-c", sys.argv[3], sys.argv[1]])
+    time.sleep(0.5)
+    backend = PostgresBackend(sys.argv[2])
+    backend.run(lambda conn: conn.execute("SELECT 1"))
+    silence = f"{server} tc qdisc add dev vb root pfifo limit 0"
+    for case in ("fresh", "in flight"):
+        if case == "in flight":  # the query sent and taken before the network went silent
+            threading.Timer(0.5, sh, (silence,)).start()
+        else:  # within FRESH_SECONDS of the last use: not checked before the query
+            sh(silence)
+        start = time.monotonic()
+        try:
+            backend.run(lambda conn: conn.execute("SELECT pg_sleep(1)"), retry=False)
+            outcome = "answered"
+        except BackendUnavailableError as exc:
+            outcome = type(exc).__name__
+        print(case, outcome, round(time.monotonic() - start, 1), flush=True)
+        sh(f"{server} tc qdisc del dev vb root")
+        backend.run(lambda conn: conn.execute("SELECT 1"))  # the network back: served again
+    relay.kill()
+    side.kill()
+    """
+)
+#: In the server's namespace: 10.9.0.2:5432 -> the test's Unix socket (argv[1]) -> the server.
+SILENT_RELAY = textwrap.dedent(
+    """
+    import socket, sys, threading
+
+    def pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+
+    listener = socket.create_server(("10.9.0.2", 5432))
+    while True:
+        client = listener.accept()[0]
+        server = socket.socket(socket.AF_UNIX)
+        server.connect(sys.argv[1])
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+    """
+)
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+
+
+def _unshare_with_tc() -> bool:
+    """Whether this machine lets a test drop every packet in a network namespace of its own."""
+    try:
+        probe = "ip link add va type veth peer name vb && tc qdisc add dev vb root pfifo limit 0"
+        return (
+            subprocess.run(["unshare", "-rn", "sh", "-c", probe], capture_output=True, timeout=10).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def test_a_query_whose_network_goes_silent_fails_within_seconds(pg_dsn: str, tmp_path: Path) -> None:
+    """The network drops every packet while a query is on its way or under way (the pool's check
+    skipped, or passed a moment before): the server's statement_timeout cannot end a query it
+    never got, so the client waited as long as TCP keeps the connection (15 min and more); libpq's
+    TCP user timeout and keepalives give it up within about two connect timeouts, said as the
+    server being unreachable. (Packets are dropped in a network namespace of the test's own.)"""
+    if not _unshare_with_tc():
+        pytest.skip("needs `unshare -rn`, veth and tc's pfifo qdisc (network namespaces to drop packets in)")
+    params = conninfo_to_dict(pg_dsn)
+    path = str(tmp_path / "pg.sock")
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(path)
+    unix.listen(8)
+
+    def forward() -> None:  # the test's Unix socket -> the server's TCP port
+        with contextlib.suppress(OSError):
+            while True:
+                client = unix.accept()[0]
+                server = socket.create_connection((str(params["host"]), int(str(params["port"]))))
+                for a, b in ((client, server), (server, client)):
+                    threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=forward, daemon=True).start()
+    code = str(Path(mahavishnu.__file__).parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([code, os.environ.get("PYTHONPATH", "")]),
+        "MAHAVISHNU_PG_CONNECT_TIMEOUT": "2",
+    }
+    dsn = make_conninfo(pg_dsn, host="10.9.0.2", port="5432")
+    try:
+        ran = subprocess.run(
+            ["unshare", "-rn", sys.executable, "-c", SILENT_CLIENT, path, dsn, SILENT_RELAY],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"still waiting on a silent network after 20 s: {exc.stdout!r}")
+    finally:
+        unix.close()
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    for line, case in zip(ran.stdout.splitlines(), ("fresh", "in flight"), strict=True):
+        said, seconds = line.rsplit(" ", 1)
+        assert said == f"{case} ServerUnreachableError", ran.stdout
+        assert float(seconds) < 2 * 2 + FAST, ran.stdout
+
+
+def test_the_tcp_settings_a_dsn_gives_are_its_own() -> None:
+    """A DSN that sets keepalives or a TCP user timeout keeps them: only the others are added."""
+    from mahavishnu.memory.core.backends.postgres import tcp_settings
+
+    mine = tcp_settings("postgresql://alice@db.example/team?keepalives_idle=30&tcp_user_timeout=0")
+    assert "keepalives_idle" not in mine and "tcp_user_timeout" not in mine
+    assert mine["keepalives"] == 1 and set(tcp_settings("postgresql://alice@db.example/team")) > set(mine)

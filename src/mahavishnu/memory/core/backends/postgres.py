@@ -365,6 +365,25 @@ def timeouts() -> tuple[int, int]:
     return seconds, _STATEMENT_TIMEOUT if seconds >= _CONNECT_TIMEOUT else 3 * seconds
 
 
+def tcp_settings(dsn: str) -> dict[str, Any]:
+    """libpq's TCP settings for a connection (those ``dsn`` does not set itself): a server that
+    goes silent mid-query (a network that drops the packets, a frozen host) is given up after about
+    two connect timeouts, unacknowledged data after one, rather than after as long as TCP keeps the
+    connection (up to hours); its ``statement_timeout`` cannot end a query it never got. Keepalives
+    probe an idle connection (a query the server runs meanwhile answers them); libpq ignores them
+    all on a Unix socket, and PgBouncer never sees them (they are the client's socket options)."""
+    seconds = connect_timeout()
+    settings = {
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": 1,
+        "keepalives_count": seconds,  # (where TCP_USER_TIMEOUT is missing: idle + count probes)
+        "tcp_user_timeout": seconds * 1000,
+    }
+    given = _conninfo(dsn) or {}
+    return {name: value for name, value in settings.items() if name not in given}
+
+
 def _set_timeouts(conn: Conn) -> None:
     lock, statement = timeouts()
     conn.execute(
@@ -472,7 +491,11 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
 
     try:
         conn = psycopg.connect(
-            dsn, connect_timeout=connect_timeout(), autocommit=True, prepare_threshold=None
+            dsn,
+            connect_timeout=connect_timeout(),
+            autocommit=True,
+            prepare_threshold=None,
+            **tcp_settings(dsn),
         )
     except psycopg.Error as exc:
         raise _unavailable(dsn, exc) from None
@@ -720,7 +743,11 @@ class PostgresBackend(SqlBackend):
             max_size=self._pool_size,
             # No server-side prepared statements: PgBouncer in transaction mode (1.18) cannot keep
             # them, as the next transaction may run on another server connection.
-            kwargs={"connect_timeout": connect_timeout(), "prepare_threshold": None},
+            kwargs={
+                "connect_timeout": connect_timeout(),
+                "prepare_threshold": None,
+                **tcp_settings(self.dsn),
+            },
             configure=_configure,
             timeout=self._pool_timeout,
             open=False,
