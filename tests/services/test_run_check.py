@@ -166,3 +166,34 @@ def test_an_assistant_not_installed_is_said_before_any_probe(
     result = runner.invoke(app, ["run", "lab", "--tool", "claude"])
     assert result.exit_code == 1 and "Claude Code is not installed" in result.stderr
     assert mock.requests == [] and started == []
+
+
+def test_a_failing_provider_in_a_fallback_chain_starts_on_the_next_that_answers(
+    started: list[list[str]], mock: MockLLM
+) -> None:
+    """`watch` moved the assistant's files to the chain's next profile, yet `run lab` started Claude
+    Code on the failing one regardless (or refused to start at all): the chain covers a run too."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    overloaded = MockLLM()
+    with overloaded:
+        overloaded.fail_with(529)
+        profiles = {
+            name: {
+                "secret": ["env:RUN_CHECK_KEY"],
+                "anthropic": {"base_url": url, "model": f"m-{name}"},
+            }
+            for name, url in (("lab", dead), ("busy", overloaded.base_url), ("spare", mock.base_url))
+        }
+        write_settings({"profiles": profiles, "fallback": {"chains": {"claude": ["lab", "busy", "spare"]}}})
+        result = runner.invoke(app, ["run", "lab", "--tool", "claude", "--", "-p", "hi"])
+        assert result.exit_code == 0, result.output
+        assert len(started) == 1 and "m-spare" in " ".join(started[0]) and started[0][-2:] == ["-p", "hi"]
+        warning = " ".join(result.stderr.split())
+        assert f"lab's provider at {dead}/v1/messages is unreachable" in warning, warning
+        assert "starting Claude Code on spare, the next profile of fallback.chains.claude that" in warning
+        assert KEY not in result.output
+        again = runner.invoke(app, ["run", "busy", "--tool", "claude"])  # a 529 falls back too
+        assert again.exit_code == 0 and "m-spare" in " ".join(started[1]), again.output
+        mock.fail_with(503)  # nothing of the chain answers: as without one
+        error, _hint = _one_line_error(runner.invoke(app, ["run", "lab", "--tool", "claude"]))
+        assert "is unreachable" in error and len(started) == 2

@@ -62,8 +62,11 @@ def run(
         print_json({"argv": launch.argv, "env": launch.shown_env(), "unset": list(launch.unset)})
         return
     require_installed(launch)  # before the probe: no request to a provider for nothing to start
-    if not no_check:
-        _check_provider(name, launch.tool, settings)
+    if not no_check and (spare := _check_provider(name, launch.tool, settings)) is not None:
+        name = spare
+        launch = plan(name, settings, tool=launch.tool, args=list(ctx.args))
+        for message in launch.warnings:
+            warn(message)
     console.file.flush()
     recorded = _record_run(name, launch.tool, settings)
     try:
@@ -92,9 +95,11 @@ def _record_run(name: str, tool: str, settings: Settings) -> Run | None:
         return None
 
 
-def _check_provider(name: str, tool: str, settings: Settings) -> None:
-    """Probe the provider ``tool`` will use: refuse to start on one that does not answer or refuses
-    the key (the assistant would retry it silently), warn on any other failure (a provider may
+def _check_provider(name: str, tool: str, settings: Settings) -> str | None:
+    """Probe the provider ``tool`` will use. When it fails and ``fallback.chains.TOOL`` lists the
+    profile, the name of the chain's first other profile that answers, to start on instead (as
+    ``watch`` would switch to it). Else refuse to start on one that does not answer or refuses the
+    key (the assistant would retry it silently), and warn on any other failure (a provider may
     answer the assistant's requests yet not the probe's)."""
     from mahavishnu.cli.output import escape, warn
     from mahavishnu.environments.profiles import resolve
@@ -107,15 +112,46 @@ def _check_provider(name: str, tool: str, settings: Settings) -> None:
         resolve(name, settings), protocol, settings, timeout=CHECK_SECONDS, tool=tool, timeout_setting=None
     )
     if result.ok or result.status == "no-key":  # a missing key: the plan has said so already
-        return
+        return None
     refused = result.http_status in (401, 403)
-    if result.status in ("unreachable", "timeout") or refused:
-        said = f"no answer within {CHECK_SECONDS:g} s" if result.status == "timeout" else result.detail
-        what = "refused the key" if refused else "is unreachable"
+    stopped = result.status in ("unreachable", "timeout") or refused
+    said = f"no answer within {CHECK_SECONDS:g} s" if result.status == "timeout" else result.detail
+    what = "refused the key" if refused else "is unreachable"
+    failed = f"{result.profile}'s provider at {result.url} " + (
+        f"{what} ({said})" if stopped else f"answered the probe with {result.detail}"
+    )
+    # (the detail is the provider's text: its brackets are no markup, "[/x]" raised a traceback)
+    if (spare := _spare(result.profile, tool, protocol, settings)) is not None:
+        then = f"starting {LABELS[tool]} on {spare}, the next profile of fallback.chains.{tool} that answers"
+        warn(escape(f"{failed}: {then}"))
+        return spare
+    if stopped:
         raise ProviderUnavailableError(
-            f"{result.profile}'s provider at {result.url} {what} ({said}): {LABELS[tool]} was not started",
+            f"{failed}: {LABELS[tool]} was not started",
             hint=f"{result.hint} Or start it anyway with `--no-check`.",
         )
-    where = f"{result.profile}'s provider at {result.url}"
-    # the detail is the provider's text: its brackets are no markup ("[/x]" raised a traceback)
-    warn(escape(f"{where} answered the probe with {result.detail}: starting anyway"))
+    warn(escape(f"{failed}: starting anyway"))
+    return None
+
+
+def _spare(failed: str, tool: str, protocol: Protocol, settings: Settings) -> str | None:
+    """The first other profile of ``fallback.chains.TOOL`` serving ``protocol`` that answers a probe,
+    when the chain lists ``failed``; None otherwise (a run on a profile out of the chain is the
+    user's choice, kept)."""
+    from mahavishnu.environments.profiles import all_profiles
+    from mahavishnu.services.fallback import chain
+    from mahavishnu.services.probe import probe
+
+    profiles = all_profiles(settings)
+    names = chain(tool, settings, profiles)
+    if failed not in names:
+        return None
+    for name in names:
+        if name == failed or protocol not in profiles[name].protocols:
+            continue
+        answer = probe(
+            profiles[name], protocol, settings, timeout=CHECK_SECONDS, tool=tool, timeout_setting=None
+        )
+        if answer.ok:
+            return name
+    return None

@@ -135,6 +135,19 @@ def unknown_chain_entries(settings: Settings) -> dict[str, str]:
     return problems
 
 
+def chain(tool: str, settings: Settings, profiles: dict[str, Profile]) -> list[str]:
+    """The tool's chain by canonical profile name (aliases allowed; unknown names skipped)."""
+    from mahavishnu.environments.profiles import resolve
+
+    names = []
+    for name in settings.fallback.chain(tool):
+        try:
+            names.append(resolve(name, settings).name)
+        except MahavishnuError:
+            continue
+    return [n for n in dict.fromkeys(names) if n in profiles]
+
+
 def _chain_fix(tool: str, settings: Settings) -> str:
     how = f"set fallback.chains.{tool}: [profile, ...] in {paths.user_settings_file()}"
     names = settings.fallback.chain(tool)
@@ -238,7 +251,7 @@ class FallbackManager:
         reason = f"{track.failures} failed probes in a row, last: {failed.status} ({failed.detail})"
         candidates = [
             name
-            for name in self._chain(tool, settings, profiles)
+            for name in chain(tool, settings, profiles)
             if name != current and protocol in profiles[name].protocols
         ]
         if not candidates:
@@ -323,18 +336,6 @@ class FallbackManager:
             "switch-back", tool=tool, **{"from": current, "to": original}, reason=reason, **unsaved
         )
         return [event, *self._notify(event, settings)]
-
-    def _chain(self, tool: str, settings: Settings, profiles: dict[str, Profile]) -> list[str]:
-        """The tool's chain by canonical profile name (aliases allowed; unknown names skipped)."""
-        from mahavishnu.environments.profiles import resolve
-
-        names = []
-        for name in settings.fallback.chain(tool):
-            try:
-                names.append(resolve(name, settings).name)
-            except MahavishnuError:
-                continue
-        return [n for n in dict.fromkeys(names) if n in profiles]
 
     def _probe(self, profile: Profile, protocol: Any, settings: Settings, tool: str) -> probe.ProbeResult:
         result = probe.probe(
