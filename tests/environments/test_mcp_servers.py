@@ -1037,3 +1037,19 @@ def test_a_project_server_in_the_home_folder_is_refused_not_written_to_the_user_
         add_server(server, tool, "project")
     assert list_servers(tool) == ([], [])
     assert not (isolated_home / f".{tool}" / "settings.json").exists()
+
+
+def test_a_server_for_gemini_in_a_folder_it_does_not_trust_says_it_starts_there_disabled(
+    project: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gemini mcp list` showed the server just added `Disabled` (Gemini CLI 0.4x starts no MCP server,
+    the user's ones neither, in a folder it does not trust), and the add had said nothing of it."""
+    server = McpServer.stdio("docs", "docs-mcp")
+    [warning] = add_server(server, "gemini").warnings
+    trusted = isolated_home / ".gemini" / "trustedFolders.json"
+    assert f"and {project} is not trusted yet" in warning and str(trusted) in warning
+    assert add_server(server, "gemini").warnings == []  # nothing written: nothing to say
+    trusted.write_text(json.dumps({str(project): "TRUST_FOLDER"}))
+    assert add_server(McpServer.stdio("more", "more-mcp"), "gemini").warnings == []
+    monkeypatch.chdir(isolated_home)  # (the user's other servers stay as they were: no warning for them)
+    assert add_server(McpServer.stdio("docs", "docs-mcp"), "claude,codex,qwen,opencode").warnings == []

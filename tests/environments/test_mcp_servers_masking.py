@@ -44,6 +44,12 @@ def ok(*args: str) -> Any:
 # -- 1. list shows a URL's credentials masked --------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _gemini_trusts_the_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gemini CLI's folder-trust warning (test_mcp_servers.py) is not what these tests look at."""
+    monkeypatch.setenv("GEMINI_CLI_TRUST_WORKSPACE", "true")
+
+
 def test_list_masks_the_credentials_of_urls_in_the_table_and_the_json(isolated_home: Path) -> None:
     ok("mcp-servers", "add", "k", "--url", QUERY_URL, "--tool", "claude")
     ok("mcp-servers", "add", "k2", "--url", USERINFO_URL, "--tool", "claude")

@@ -196,6 +196,18 @@ def trust_warning(env: Path, folder: Path) -> str | None:
     )
 
 
+def mcp_trust_warning(folder: Path) -> str | None:
+    """Why Gemini CLI started in ``folder`` starts no MCP server, and what to do; None when it does."""
+    if trusted_here(folder):
+        return None
+    return (
+        "Gemini CLI starts no MCP server (your user-level ones neither) in a folder it does not trust, "
+        f"and {folder} is not trusted yet (`gemini mcp list` shows them Disabled there): answer its trust "
+        f"prompt, or add your work folders to {trusted_folders_path()} "
+        f'(e.g. {{"{folder}": "TRUST_FOLDER"}}), or run it with GEMINI_CLI_TRUST_WORKSPACE=true'
+    )
+
+
 class Gemini(UserProjectAssistant):
     name = "gemini"
     label = "Gemini CLI"

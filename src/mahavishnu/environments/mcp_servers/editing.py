@@ -11,7 +11,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
+from mahavishnu.environments.assistants import gemini
 from mahavishnu.environments.assistants.base import FileEdit
 from mahavishnu.environments.mcp_servers.file_formats import CODECS, NewEntry
 from mahavishnu.environments.mcp_servers.listing import find_server, servers_at
@@ -334,6 +336,9 @@ def _put_all(
     written = [str(put.loc.path) for put, change in zip(planned, changes, strict=True) if change.changed]
     if warn_plaintext and not to_project:
         result.warnings += _plaintext_warning(secrets, written, dry_run=result.dry_run)
+    to_gemini = any(p.loc.tool == "gemini" and c.changed for p, c in zip(planned, changes, strict=True))
+    if to_gemini and (caveat := gemini.mcp_trust_warning(Path.cwd())):
+        result.warnings.append(caveat)  # else `gemini mcp list` shows it Disabled, without a word from us
     for put, change in zip(planned, changes, strict=True):
         _record_put(each[put.loc.tool], put, change, result)
     return result
