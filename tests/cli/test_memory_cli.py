@@ -225,6 +225,17 @@ def test_export_writes_through_a_symlink_and_never_replaces_a_device(tmp_path: P
     assert Path("/dev/null").is_char_device()
 
 
+def test_export_to_a_symlink_loop_says_so_in_one_line(tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+
+    refused = memory("export", str(loop), "--force")
+
+    assert isinstance(refused.exception, InvalidInputError)  # was a RuntimeError traceback on 3.11
+    assert "symlink that leads back to itself" in refused.exception.message
+    assert [p.name for p in tmp_path.glob("loop*")] == ["loop"]  # nothing half-written beside it
+
+
 def test_reembed_moves_the_store_and_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     ok("store", "memory to move")
 

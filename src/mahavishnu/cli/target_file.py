@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import stat
 from pathlib import Path
 
@@ -14,11 +15,18 @@ def target_file(path: Path, force: bool) -> Path:
     """Where to write for ``path``: an existing file is replaced only with ``--force`` (a mistyped
     name must not cost a file), through its symlink (a dotfiles link stays a link), and never when it
     is not a regular file (a device such as /dev/null, a pipe: replacing one would break it)."""
-    real = Path(path).resolve()
     try:
+        real = Path(path).resolve()  # a symlink loop: RuntimeError here on 3.11, ELOOP from stat on 3.13
         mode = real.stat().st_mode
     except FileNotFoundError:
         return real
+    except (RuntimeError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
+            raise
+        raise InvalidInputError(
+            f"{path} goes through a symlink that leads back to itself: nothing was written",
+            hint="Name a file, or point the symlink at one.",
+        ) from exc
     if real in _own_files():
         raise InvalidInputError(
             f"{path} is one of Mahavishnu's own files (the memory store, its settings or secrets): "
