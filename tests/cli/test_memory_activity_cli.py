@@ -120,6 +120,19 @@ def test_an_id_of_digits_int_refuses_is_an_error_not_a_traceback(command: str) -
         assert "is not a memory id" in result.exception.message
 
 
+@pytest.mark.parametrize("command", ["share", "unshare"])
+def test_an_id_of_thousands_of_digits_is_an_error_not_a_traceback(command: str) -> None:
+    digits = "9" * 5000  # int() refuses 4,300 digits or more
+    result = memory(command, digits, "--project", "cli") if command == "share" else memory(command, digits)
+
+    assert result.exit_code != 0 and isinstance(result.exception, (InvalidInputError, NotFoundError))
+    if command == "share":
+        assert "no insight #99" in result.exception.message
+    else:  # said before the store is opened (a team store's int() came first)
+        assert "is not a memory id" in result.exception.message
+    assert ok("insights", "--json") == []  # not taken for the text of a new insight
+
+
 def test_group_mistakes_exit_non_zero_with_a_hint() -> None:
     ok("groups", "create", "g")
 

@@ -17,7 +17,7 @@ import typer
 
 from mahavishnu.cli.memory_group import AgentOption, SessionOption, SinceOption, _snippet, app, open_store
 from mahavishnu.cli.output import JSON_OPTION, info, print_json, table
-from mahavishnu.errors import InvalidInputError
+from mahavishnu.errors import InvalidInputError, NotFoundError
 from mahavishnu.wording import a, count
 
 if TYPE_CHECKING:
@@ -216,7 +216,9 @@ def share_cmd(
             )
         _team_visibility(insight, "team", as_json, turn=turn)
         return
-    target: int | str = int(insight) if insight.isascii() and insight.isdigit() else insight
+    if insight.isascii() and insight.isdigit() and not _is_id(insight):  # digits past any id
+        raise NotFoundError(f"no insight #{insight}", hint="Find insights with `mahavishnu memory insights`.")
+    target: int | str = int(insight) if _is_id(insight) else insight
     with open_store() as store:
         result = share_insight(store, target, projects=projects or (), group=group, project=origin)
     if as_json:
@@ -240,6 +242,12 @@ def unshare_cmd(
     _team_visibility(memory_id, "private", as_json, turn=turn)
 
 
+def _is_id(text: str) -> bool:
+    """Whether ``text`` can be a memory id: ASCII digits (``int()`` refuses "²"), at most 19 of them
+    (every id is below 2**63; ``int()`` refuses 4,300 digits or more, a traceback)."""
+    return text.isascii() and text.isdigit() and len(text) <= 19
+
+
 def _team_visibility(
     memory_id: str, visibility: Literal["private", "team"], as_json: bool, *, turn: bool = False
 ) -> None:
@@ -249,7 +257,7 @@ def _team_visibility(
     from mahavishnu.memory.team.sharing import set_turn_visibility, set_visibility
 
     what = "conversation turn" if turn else "memory"
-    if not (memory_id.isascii() and memory_id.isdigit()):  # int() refuses "²"
+    if not _is_id(memory_id):
         raise InvalidInputError(
             f"{memory_id!r} is not {a(what)} id",
             hint=f"Find ids with `mahavishnu memory {'conversations' if turn else 'search'}`.",
