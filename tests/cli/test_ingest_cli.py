@@ -141,6 +141,18 @@ def test_ingest_refuses_a_file_path(repo: Path) -> None:
     assert "is not a directory" in result.exception.message
 
 
+def test_ingest_of_an_empty_path_is_refused_not_the_working_directory(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)  # `memory ingest "$REPO"` with REPO unset
+
+    result = memory("ingest", "")
+
+    assert isinstance(result.exception, InvalidInputError)
+    assert result.exception.message == "the repository path is empty"
+    assert ok("repos", "--json") == []
+
+
 def test_ingest_warns_about_undecodable_files(repo: Path) -> None:
     (repo / "legacy.py").write_bytes(b"# \x81\x8d\n")
 

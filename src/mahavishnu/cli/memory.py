@@ -758,7 +758,7 @@ def _progress_bar(label: str, as_json: bool, plain: Progress) -> Iterator[Progre
 # -- repositories (RAG) -----------------------------------------------------------------------------
 @app.command("ingest")
 def ingest_cmd(
-    path: Path = typer.Argument(..., help="The repository's top directory."),
+    given: str = typer.Argument(..., metavar="PATH", help="The repository's top directory."),
     repo_id: str | None = typer.Option(None, "--repo-id", help="Id to file it under (default: dir name)."),
     include: list[str] | None = typer.Option(
         None, "--include", help="Only files matching this gitignore-style glob (replaces the extension list)."
@@ -773,6 +773,11 @@ def ingest_cmd(
     from mahavishnu.cli.ingest_progress import IngestProgressView, print_interrupted, resume_command
     from mahavishnu.memory.ingest.pipeline import IngestInterrupted, ingest_repository
 
+    if not given:  # a Path argument takes "" for the working directory: an unset "$REPO" ingested it
+        raise InvalidInputError(
+            "the repository path is empty", hint="Pass its top directory (`.` for this one)."
+        )
+    path = Path(given)
     try:
         with open_store() as store, IngestProgressView(str(path), as_json=as_json) as show:
             report = ingest_repository(
