@@ -334,6 +334,32 @@ def test_import_prefect_without_a_server_there_is_one_line(url: str, isolated_ho
     assert f"cannot reach the Prefect API at {url}" in result.output and "Traceback" not in result.output
 
 
+def test_import_prefect_whose_temporary_server_never_answers_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, isolated_home: object
+) -> None:
+    from prefect.client import orchestration
+
+    from mahavishnu.cli.main import app
+
+    def slow_start(*args: object, **kwargs: object) -> None:  # Prefect's words, on a busy machine
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+
+    monkeypatch.setattr(orchestration, "get_client", slow_start)
+    result = runner.invoke(app, ["memory", "workflows", "import-prefect"])
+    assert result.exit_code == 2 and not isinstance(result.exception, RuntimeError)
+    assert "did not answer in time" in " ".join(result.output.split()) and "--api-url" in result.output
+
+
+def test_the_temporary_server_prefect_starts_without_an_api_sends_no_telemetry() -> None:
+    from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+
+    from mahavishnu.integrations.prefect.runs import _api
+
+    with temporary_settings(updates={PREFECT_SERVER_ANALYTICS_ENABLED: True}), _api(None):
+        # on by default; on a new database its write raced the migrations: a traceback on stderr
+        assert PREFECT_SERVER_ANALYTICS_ENABLED.value() is False
+
+
 @pytest.mark.usefixtures("prefect_home")
 def test_import_prefect_from_a_server_that_is_not_prefects_says_what_it_answered(
     isolated_home: object, tmp_path: Path

@@ -491,6 +491,14 @@ def import_prefect_cmd(
                 hint="Start the Prefect server (`prefect server start`), or give its URL with --api-url "
                 "http://HOST:4200/api; nothing was recorded.",
             ) from None
+        except RuntimeError as exc:  # no API set: the temporary server Prefect starts did not answer
+            if "ephemeral Prefect API server" not in str(exc):
+                raise
+            raise InvalidInputError(
+                "no Prefect API is set, and the temporary server Prefect started did not answer in time",
+                hint="Start the Prefect server (`prefect server start`) and give its URL with --api-url "
+                "http://HOST:4200/api; nothing was recorded.",
+            ) from None
     if as_json:
         print_json({"seen": done.seen, "added": done.added, "skipped": done.skipped})
         return

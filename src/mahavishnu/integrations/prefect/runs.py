@@ -378,12 +378,12 @@ def import_runs(
 
 @contextmanager
 def _api(url: str | None) -> Iterator[None]:
-    if url is None:
-        yield
-        return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: url}):
+    # with no API set, Prefect starts a temporary server for this one read: its telemetry is not the
+    # user's to send, and on a new database its write raced the migrations ('database is locked' on stderr)
+    api = {PREFECT_API_URL: url} if url is not None else {}
+    with temporary_settings(updates={PREFECT_SERVER_ANALYTICS_ENABLED: False, **api}):
         yield
 
 
