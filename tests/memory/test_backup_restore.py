@@ -215,3 +215,20 @@ def test_a_backup_or_export_never_replaces_the_store_or_its_settings(
 def test_a_backup_or_restore_of_nothing_says_what_to_give(store_file: Path, command: str) -> None:
     code, output = _db(command)
     assert code != 0 and "one of them" in output and "not both" not in output
+
+
+@pytest.mark.parametrize("given", ["folder", "/dev/null", "missing.db"])
+def test_a_restore_from_what_is_not_a_backup_file_says_what_to_give(
+    store_file: Path, tmp_path: Path, given: str
+) -> None:
+    _fill(store_file, "keep me")
+    (tmp_path / "folder").mkdir()
+    path = given if given.startswith("/") else str(tmp_path / given)
+
+    code, output = _db("restore", path)
+
+    said = " ".join(output.split())
+    assert code != 0 and "Give the file `mahavishnu db backup FILE` wrote." in said
+    # an existing folder or device was called 'no such backup file'
+    assert ("no such backup file" in said) == (given == "missing.db")
+    assert _contents(store_file) == ["keep me"]

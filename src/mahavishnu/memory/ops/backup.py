@@ -87,7 +87,10 @@ def restore(settings: MemorySettings, path: Path, *, source: str | None = None) 
     the backup (the URL it was downloaded from), ``path`` by default."""
     path = Path(path)
     if not path.is_file():
-        raise NotFoundError(f"no such backup file: {path}")
+        give = "Give the file `mahavishnu db backup FILE` wrote."
+        if path.exists() or path.is_symlink():  # a folder, a device, a pipe, a symlink loop
+            raise InvalidInputError(f"{path} is not a backup file: nothing was restored", hint=give)
+        raise NotFoundError(f"no such backup file: {path}", hint=give)
     with path.open("rb") as file:
         head = file.read(16)
     if settings.backend == "sqlite":
