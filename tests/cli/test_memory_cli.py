@@ -575,6 +575,7 @@ def test_export_and_import_say_what_they_did_with_the_descriptions(tmp_path: Pat
     ("args", "message"),
     [
         (("ledger", ""), "empty project description"),
+        (("ledger", "caf\udce9 menu"), "project description is not UTF-8 text (at character 3)"),
         (("ledger", "x", "--clear"), "not both"),
         (("a/b", "x"), "invalid project name"),
         (("a/b",), "invalid project name"),

@@ -1661,7 +1661,14 @@ def about_text(description: str) -> str:
 
 
 def checked_about(description: str) -> str:
-    """``about_text``, refused when nothing is left of it."""
+    """``about_text``, refused when nothing is left of it or it was not UTF-8 text."""
+    try:
+        description.encode("utf-8")
+    except UnicodeEncodeError as exc:  # an argument's bytes that were not UTF-8: stored as U+FFFD
+        raise InvalidInputError(
+            f"project description is not UTF-8 text (at character {exc.start})",
+            hint="Convert it first, e.g. `iconv -f latin1 -t utf-8`.",
+        ) from exc
     text = about_text(description)
     if not text:
         raise InvalidInputError(
