@@ -160,7 +160,7 @@ def _memory(settings: Settings, store: MemoryStore | None) -> list[ComponentHeal
     if damaged is not None:
         return [damaged, ComponentHealth("embedder", "skipped", "the store could not be read")]
     try:
-        opened = store or MemoryStore.open(settings)
+        opened = store or MemoryStore.open(settings, one_command=True)  # (closed after this check)
     except Exception as exc:
         known = exc if isinstance(exc, MahavishnuError) else from_unexpected(exc)
         if known is None:

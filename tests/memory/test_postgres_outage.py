@@ -167,6 +167,33 @@ def test_a_pooled_connection_gone_silent_fails_in_seconds_and_is_replaced(relay:
         store.close()
 
 
+def test_a_command_waits_for_a_silent_server_once(
+    relay: tuple[Relay, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that takes the connection and never answers (a black-holed network): a command's
+    store waited for it at its open, then again at each call (a search, a store: two connect
+    timeouts and more); it waits once in the command, and the next command tries it again."""
+    from mahavishnu.errors import QueuedOfflineError, ServerUnreachableError
+    from mahavishnu.memory.core.backends import postgres
+
+    attempts: list[float] = []
+    connect = postgres.connect
+    monkeypatch.setattr(postgres, "connect", lambda dsn: (attempts.append(time.monotonic()), connect(dsn))[1])
+    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")  # (libpq waits 2 s at the least)
+    proxy, dsn = relay
+    settings = MemorySettings(backend="postgres", dsn=dsn)
+    proxy.holding.set()
+    with MemoryStore.open(settings, one_command=True) as store:
+        with pytest.raises(ServerUnreachableError):
+            store.search("gunicorn workers", limit=3)
+        with pytest.raises(QueuedOfflineError):
+            store.store("gunicorn workers = 2*cores+1", "note")
+    assert len(attempts) == 1
+    proxy.holding.clear()
+    with MemoryStore.open(settings, embedder=FakeEmbedder(), one_command=True) as store:
+        assert _timed_search(store)[1] is None
+
+
 CLIENT = textwrap.dedent(
     """
     import sys

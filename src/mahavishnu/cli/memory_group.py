@@ -38,7 +38,7 @@ def open_store() -> MemoryStore:
     from mahavishnu.memory.core.store import MemoryStore
     from mahavishnu.memory.loop.sync import deliver_quietly
 
-    store = MemoryStore.open()
+    store = MemoryStore.open(one_command=True)
     report = deliver_quietly(store)
     if report is not None and (report.delivered or report.captures):
         from mahavishnu.cli.output import err_console  # (stdout may be a command's JSON)

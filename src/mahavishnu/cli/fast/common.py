@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 def _open_store() -> Any:
     from mahavishnu.memory.core.store import MemoryStore
 
-    return MemoryStore.open()
+    return MemoryStore.open(one_command=True)
 
 
 def _daemon_result(reply: dict[str, Any]) -> Any:

@@ -181,9 +181,12 @@ class MemoryStore:
         *,
         embedder: Embedder | None = None,
         backend: Backend | None = None,
+        one_command: bool = False,
     ) -> MemoryStore:
         """Open (creating and migrating) the configured store. An explicit ``embedder`` is checked
-        against the store's at once; otherwise the configured one is checked on first use."""
+        against the store's at once; otherwise the configured one is checked on first use.
+        ``one_command``: the store serves one command and is closed after it (a CLI's): a team
+        server found unreachable is not waited for again in it (``PostgresBackend``)."""
         memory = _memory_settings(settings)
         from mahavishnu.memory.core.embedders.base import Embedder
 
@@ -192,7 +195,7 @@ class MemoryStore:
                 f"MemoryStore.open takes an embedder, not {type(embedder).__name__}",
                 hint="Make one with mahavishnu.get_embedder(settings), or leave it out: the configured one.",
             )
-        return cls(backend or open_backend(memory), memory, embedder)
+        return cls(backend or open_backend(memory, one_command=one_command), memory, embedder)
 
     @property
     def backend(self) -> Backend:
@@ -1578,10 +1581,10 @@ def superseded(store: MemoryStore) -> bool:
     return store.backend.replaced() or store.embedder_moved()
 
 
-def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
+def open_backend(settings: MemorySettings, *, migrate: bool = True, one_command: bool = False) -> Backend:
     """The configured backend, migrated unless told otherwise (``db status`` looks first).
     A backend module ``backends/<name>.py`` other than sqlite exposes
-    ``open_backend(settings, *, migrate) -> Backend``."""
+    ``open_backend(settings, *, migrate, one_command) -> Backend`` (``MemoryStore.open``)."""
     if settings.backend == "sqlite":
         from mahavishnu.memory.core.backends.sqlite import SqliteBackend
 
@@ -1605,7 +1608,7 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True) -> Backend:
         module = importlib.import_module(f"mahavishnu.memory.core.backends.{settings.backend}")
     except ImportError as exc:
         raise StoreError(f"the {settings.backend} backend is not available: {exc}") from exc
-    backend: Backend = module.open_backend(settings, migrate=migrate)
+    backend: Backend = module.open_backend(settings, migrate=migrate, one_command=one_command)
     return backend
 
 

@@ -619,9 +619,13 @@ class PostgresBackend(SqlBackend):
         offline: bool = False,
         iterative_scan: IterativeScan = "relaxed_order",
         resolve: Callable[[], str] | None = None,
+        one_command: bool = False,
     ) -> None:
         """``offline``: a server that does not answer now is no error yet (the migrations run at
         the first call that reaches it): the store can still queue what it is asked to store.
+        ``one_command``: the backend serves one command (a CLI's): once a connection attempt found
+        the server unreachable, every later one in it raises that failure at once; a long-lived
+        backend tries again at each call.
         ``resolve``: the DSN as the settings give it now (``resolve_dsn``), for ``replaced``.
         ``iterative_scan``: pgvector's iterative index scans for a filtered search (``search``);
         ``off`` only to measure what they bring (``benchmarks/team.py --scale``)."""
@@ -649,6 +653,8 @@ class PostgresBackend(SqlBackend):
         self._delete_through: bool | None = None  # deletes through ``team_delete`` (a team member)
         self._resolve = resolve
         self._password_refused = False  # the server refused ``dsn``'s password (``replaced``)
+        self.one_command = one_command
+        self._unreachable: tuple[float, ServerUnreachableError] | None = None  # (when it ended, why)
         if migrate:
             try:
                 self.migrate()
@@ -706,11 +712,28 @@ class PostgresBackend(SqlBackend):
 
     # -- connections and transactions ---------------------------------------------------
     def _direct(self) -> psycopg.Connection[Any]:
+        self._raise_if_found_unreachable()
         try:
-            return connect(self.dsn)
+            conn = connect(self.dsn)
         except BackendUnavailableError as exc:
             self._password_refused = self._password_refused or exc.password_refused
+            self._attempted(exc)
             raise
+        self._attempted(None)
+        return conn
+
+    def _attempted(self, failure: BackendUnavailableError | None) -> None:
+        """Note how a connection attempt ended: a server that did not answer, for
+        ``_raise_if_found_unreachable``."""
+        unreachable = failure if isinstance(failure, ServerUnreachableError) else None
+        self._unreachable = None if unreachable is None else (time.monotonic(), unreachable)
+
+    def _raise_if_found_unreachable(self) -> None:
+        """The failure of this backend's last connection attempt, raised again when it was made
+        for the call at hand too: in the same command (``one_command``). Waiting for a silent
+        server again would only double the wait (a connect timeout each) for the same answer."""
+        if self._unreachable is not None and self.one_command:
+            raise self._unreachable[1]
 
     def replaced(self) -> bool:
         """Once the server refused this backend's password: whether its settings now give another
@@ -735,6 +758,7 @@ class PostgresBackend(SqlBackend):
         from psycopg_pool import ConnectionPool
 
         _quiet_pool_log()
+        self._raise_if_found_unreachable()
         if self._lost:  # a server still down fails here at once, with libpq's own reason
             self._direct().close()
         pool: ConnectionPool[Any] = ConnectionPool(
@@ -759,7 +783,9 @@ class PostgresBackend(SqlBackend):
             pool.close(timeout=1.0)
             error = _unavailable(self.dsn, exc)
             self._password_refused = self._password_refused or error.password_refused
+            self._attempted(error)
             raise error from None
+        self._attempted(None)
         self._lost = False
         _note_reachable(self.dsn)
         return pool
@@ -1225,10 +1251,13 @@ class PostgresBackend(SqlBackend):
         return self.run(work, pipelined=True)
 
 
-def open_backend(settings: MemorySettings, *, migrate: bool = True, pool_size: int = 10) -> PostgresBackend:
+def open_backend(
+    settings: MemorySettings, *, migrate: bool = True, pool_size: int = 10, one_command: bool = False
+) -> PostgresBackend:
     """What ``store.open_backend`` calls for ``memory.backend: postgres``. The vector index kind is
     ``hnsw`` unless ``MAHAVISHNU_PG_INDEX=ivfflat``. ``pool_size``: the most connections its pool
-    holds (the memory daemon's is ``memory.daemon_pool_size``; a command's own, 10)."""
+    holds (the memory daemon's is ``memory.daemon_pool_size``; a command's own, 10).
+    ``one_command``: see ``PostgresBackend``."""
     kind = os.environ.get("MAHAVISHNU_PG_INDEX", "hnsw")
     if kind not in INDEX_KINDS:
         raise InvalidInputError(f"MAHAVISHNU_PG_INDEX={kind!r}", hint="Use hnsw or ivfflat.")
@@ -1240,6 +1269,7 @@ def open_backend(settings: MemorySettings, *, migrate: bool = True, pool_size: i
         share_by_default=_share_by_default(),
         offline=migrate,
         pool_size=pool_size,
+        one_command=one_command,
     )
 
 
