@@ -194,6 +194,49 @@ def test_a_command_waits_for_a_silent_server_once(
         assert _timed_search(store)[1] is None
 
 
+def test_daemon_requests_received_while_one_waited_for_a_silent_server_get_its_answer(
+    relay: tuple[Relay, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon answers its requests one at a time: with the team server silent, each waited for
+    it (its store's open or check, then the call: two connect timeouts and more), so those queued
+    behind were past their client's wait, and the client did the work itself, waiting as long
+    again. A request received while another waited gets that answer at once; one received after it
+    tries the server again, and is served once the server answers."""
+    from mahavishnu import settings_snapshot
+    from mahavishnu.memory.core.backends import postgres
+    from mahavishnu.memory.loop.daemon import PROTOCOL, RECEIVED, Daemon
+
+    attempts: list[float] = []
+    connect = postgres.connect
+    monkeypatch.setattr(postgres, "connect", lambda dsn: (attempts.append(time.monotonic()), connect(dsn))[1])
+    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")  # (libpq waits 2 s at the least)
+    proxy, dsn = relay
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__BACKEND", "postgres")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", dsn)
+
+    def request(op: str, **args: object) -> dict[str, object]:
+        key = settings_snapshot.process_key()
+        message = {"op": op, "args": args, "cwd": os.getcwd(), "settings_key": key, "protocol": PROTOCOL}
+        return {**message, RECEIVED: time.monotonic()}
+
+    proxy.holding.set()
+    served = Daemon()
+    try:
+        queued = [request("search", query="gunicorn workers") for _ in range(3)]  # (received together)
+        for answer in [served.handle(message) for message in queued]:
+            assert "cannot use PostgreSQL" in str(answer.get("error")), answer
+        assert len(attempts) == 1
+        stored = served.handle(request("store", content="gunicorn workers = 2*cores+1"))
+        assert stored["ok"] and stored["result"]["queued"], stored
+        assert len(attempts) == 2
+        proxy.holding.clear()
+        stored = served.handle(request("store", content="the retry budget is three attempts"))
+        assert stored["ok"] and "memory" in stored["result"], stored
+    finally:
+        proxy.holding.clear()
+        served.close()
+
+
 CLIENT = textwrap.dedent(
     """
     import sys

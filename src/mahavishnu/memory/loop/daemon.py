@@ -104,6 +104,8 @@ SETTINGS_KEPT = 16
 STORES_KEPT = 4
 _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
 _START_MARKER_SECONDS = 60.0
+#: The key ``_read_request`` adds to a request: when it was read (``time.monotonic()``).
+RECEIVED = "_received"
 #: The ops the assistants' hooks send: their stdout is the hook's JSON and nothing is said on stderr.
 HOOK_OPS = frozenset({"context", "capture"})
 STOPPED_NOTE = (
@@ -457,7 +459,11 @@ class Daemon:
 
         command = telemetry.remote_command(message.get("command"))  # the client's, when it sent it
         handed = message.get("held")
-        with command or contextlib.nullcontext(), also_held(handed if isinstance(handed, list) else ()):
+        with (
+            command or contextlib.nullcontext(),
+            also_held(handed if isinstance(handed, list) else ()),
+            _serving(settings, message.get(RECEIVED)),
+        ):
             reply = self._answered(op, settings, args)
             if command is not None:
                 failed = not reply.get("ok") and "fallback" not in reply
@@ -594,6 +600,17 @@ class Daemon:
     def outdated(self) -> bool:
         """The installed code changed under the running daemon (an upgrade): time to go."""
         return _code_stamp() != self.code
+
+
+def _serving(settings: Settings, received: Any) -> AbstractContextManager[None]:
+    """A request to a PostgreSQL store, received at ``received`` (``_read_request``): queued behind
+    one that waited for the server and found it unreachable, it gets that answer at once rather than
+    wait as long again (each behind the other, the last past its client's wait)."""
+    if settings.memory.backend != "postgres" or not isinstance(received, float):
+        return contextlib.nullcontext()
+    from mahavishnu.memory.core.backends.postgres import serving
+
+    return serving(received)
 
 
 def _store_key(settings: Settings) -> str:
@@ -1019,6 +1036,8 @@ def _read_request(
         message = json.loads(data.split(b"\n", 1)[0]) if data else None
     except (ValueError, RecursionError):  # (nested too deeply: not a client's; it falls back)
         message = None
+    if isinstance(message, dict):
+        message[RECEIVED] = time.monotonic()
     op = message.get("op") if isinstance(message, dict) else None
     writes = isinstance(op, str) and op in WRITE_OPS  # (an op that is a list: answered as no op)
     if isinstance(message, dict) and writes and _hook_does_not_wait(message):

@@ -484,6 +484,23 @@ def _note_reachable(dsn: str) -> None:
             outbox.mark_reachable(dsn_location(dsn))
 
 
+#: When the daemon's request this thread answers was received (``serving``).
+_request = threading.local()
+
+
+@contextmanager
+def serving(received: float) -> Iterator[None]:
+    """This thread's calls answer a request received at ``received`` (``time.monotonic()``): a
+    backend whose connection attempt found the server unreachable after that raises that failure
+    again at once rather than wait for it anew (a request queued behind the one that waited gets
+    its answer at once); one received later tries the server again."""
+    _request.received = received
+    try:
+        yield
+    finally:
+        del _request.received
+
+
 def connect(dsn: str) -> psycopg.Connection[Any]:
     """One autocommit connection outside the pool (no prepared statements: PgBouncer-safe); a server
     that cannot be used is a ``BackendUnavailableError`` naming the host, never the password."""
@@ -624,8 +641,8 @@ class PostgresBackend(SqlBackend):
         """``offline``: a server that does not answer now is no error yet (the migrations run at
         the first call that reaches it): the store can still queue what it is asked to store.
         ``one_command``: the backend serves one command (a CLI's): once a connection attempt found
-        the server unreachable, every later one in it raises that failure at once; a long-lived
-        backend tries again at each call.
+        the server unreachable, every later one in it raises that failure at once (see
+        ``serving`` for a daemon's requests); a long-lived backend tries again at each call.
         ``resolve``: the DSN as the settings give it now (``resolve_dsn``), for ``replaced``.
         ``iterative_scan``: pgvector's iterative index scans for a filtered search (``search``);
         ``off`` only to measure what they bring (``benchmarks/team.py --scale``)."""
@@ -730,10 +747,15 @@ class PostgresBackend(SqlBackend):
 
     def _raise_if_found_unreachable(self) -> None:
         """The failure of this backend's last connection attempt, raised again when it was made
-        for the call at hand too: in the same command (``one_command``). Waiting for a silent
-        server again would only double the wait (a connect timeout each) for the same answer."""
-        if self._unreachable is not None and self.one_command:
-            raise self._unreachable[1]
+        for the call at hand too: in the same command (``one_command``), or since the daemon's
+        request was received (``serving``). Waiting for a silent server again would only double
+        the wait (a connect timeout each) for the same answer."""
+        if self._unreachable is None:
+            return
+        ended, failure = self._unreachable
+        received = -math.inf if self.one_command else getattr(_request, "received", math.inf)
+        if received < ended:
+            raise failure
 
     def replaced(self) -> bool:
         """Once the server refused this backend's password: whether its settings now give another
