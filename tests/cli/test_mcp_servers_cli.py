@@ -156,6 +156,7 @@ def test_add_remote_server_with_header(isolated_home: Path) -> None:
         (["x", "--tool", "claude", "--command", "a", "-e", "NOVALUE"], "invalid --env"),
         (["x", "--tool", "claude", "--url", "https://h/mcp", "-H", "nocolon"], "invalid --header"),
         (["x", "--tool", "claude", "--url", "https://h/mcp", "--arg", "a"], "go with --command"),
+        (["x", "--tool", "claude", "--command", "a", "-H", "A: b"], "go with --url"),
         (["x", "--tool", "cursor", "--command", "a"], "unknown tool 'cursor'"),
         (["x", "--tool", "claude", "--scope", "global", "--command", "a"], "unknown scope 'global'"),
         (["x", "--tool", "codex", "--url", "https://h/sse", "--transport", "sse"], "codex cannot use an SSE"),
@@ -165,7 +166,7 @@ def test_add_remote_server_with_header(isolated_home: Path) -> None:
 def test_bad_input_is_exit_code_2_with_a_message(args: list[str], message: str, isolated_home: Path) -> None:
     result = mv("mcp-servers", "add", *args)
     assert result.exit_code == 2, result.output
-    assert message in result.output
+    assert message in result.output and "hint: " in result.output
     assert not (isolated_home / ".claude.json").exists()
 
 
@@ -215,6 +216,7 @@ def test_a_conflict_and_a_missing_server_are_errors(isolated_home: Path) -> None
 
     missing = mv("mcp-servers", "remove", "ghost", "--tool", "claude")
     assert missing.exit_code == 1 and "no MCP server 'ghost'" in missing.output
+    assert "hint: List them with `mahavishnu mcp-servers list`" in missing.output
     not_found = mv("mcp-servers", "sync", "ghost", "--from", "codex", "--to", "claude")
     assert not_found.exit_code == 1 and "codex has no MCP server 'ghost'" in not_found.output
 

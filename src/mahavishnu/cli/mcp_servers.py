@@ -181,12 +181,21 @@ def _server(
         )
     if command:
         if transport not in (None, "stdio") or headers:
-            raise InvalidInputError("--transport http/sse and --header go with --url, not --command")
+            raise InvalidInputError(
+                "--transport http/sse and --header go with --url, not --command",
+                hint=_FLAGS_OF_EACH,
+            )
         return McpServer.stdio(name, command, args, parse_env(env))
     if args or env:
-        raise InvalidInputError("--arg and --env go with --command, not --url")
+        raise InvalidInputError(
+            "--arg and --env go with --command, not --url",
+            hint=_FLAGS_OF_EACH,
+        )
     assert url is not None
     return McpServer.remote(name, url, transport or "http", parse_headers(headers))
+
+
+_FLAGS_OF_EACH = "A stdio server takes --command, --arg and --env; an HTTP or SSE one --url and --header."
 
 
 def report_changes(result: McpResult, as_json: bool, what_happened: Callable[[McpChange, bool], str]) -> None:

@@ -206,7 +206,10 @@ def remove_server(
 
 def _nowhere(name: str, scope: str, result: McpResult) -> NotFoundError:
     reasons = "; ".join(f"{c.tool}: {c.reason}" for c in result.changes) or "no assistant has that scope"
-    return NotFoundError(f"no MCP server '{name}' at {scope} scope ({reasons})")
+    return NotFoundError(
+        f"no MCP server '{name}' at {scope} scope ({reasons})",
+        hint="List them with `mahavishnu mcp-servers list` (each with its scope; --scope picks one).",
+    )
 
 
 def _record_removal(
