@@ -274,6 +274,19 @@ def test_a_removed_members_name_comes_back_only_for_them(
         assert any("payroll" in m.content for m in store.recent(limit=10))
 
 
+def test_a_name_postgresql_reserves_or_the_group_s_is_refused_in_one_line(team: TeamCluster) -> None:
+    """A fuzz: `team add pg_signal_backend` (or public, none, the team's group role) ended in psycopg's
+    traceback from CREATE/ALTER ROLE or GRANT; each is now refused before any role is touched."""
+    group = team.init().group
+    for name in ("pg_signal_backend", "pg_newrole", "public", "none", group):
+        with pytest.raises(InvalidInputError, match=r"cannot name a member|group role"):
+            members.add(team.owner_dsn, name)
+    with psycopg.connect(team.owner_dsn) as conn:
+        assert conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (group,)).fetchone() == (
+            False,
+        )
+
+
 def test_a_member_cannot_run_the_owners_commands(team: TeamCluster) -> None:
     team.init()
     alice = team.add("alice").dsn()

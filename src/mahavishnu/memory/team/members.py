@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 JOIN_PREFIX = "mvteam1."
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: Role names PostgreSQL keeps for itself (CREATE or ALTER ROLE of them fails).
+_RESERVED = ("public", "none")
 
 
 def default_sslmode(host: str) -> str:
@@ -167,6 +169,11 @@ def check_member_name(name: str) -> str:
             f"{name!r} cannot name a member",
             hint="Use lowercase letters, digits and _ (at most 63, not starting with a digit), e.g. alice.",
         )
+    if name.startswith("pg_") or name in _RESERVED:
+        raise InvalidInputError(
+            f"{name!r} cannot name a member: PostgreSQL reserves it (pg_…, public, none)",
+            hint="Pick another name, e.g. alice.",
+        )
     return name
 
 
@@ -210,6 +217,10 @@ def add(
     password = secrets.token_urlsafe(24)
     with _owners(dsn), connect(dsn) as conn, conn.transaction():
         group = require_group(conn, dsn)
+        if name == group:  # (granting a role to itself fails, after the ALTER ROLE)
+            raise InvalidInputError(
+                f"{name} is the team's group role, not a member's", hint="Pick another name, e.g. alice."
+            )
         role = conn.execute(
             "SELECT rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb OR rolreplication, "
             "rolname = current_user FROM pg_roles WHERE rolname = %s",
