@@ -306,13 +306,20 @@ def test_the_cli_says_it_in_one_line_and_team_status_shows_the_count(alice_home:
 
 
 @pytest.mark.parametrize(
-    "limit", [["--member-rows", "-1"], ["--member-bytes", "lots"], ["--member-bytes", "-5MB"]]
+    "limit",
+    [
+        ["--member-rows", "-1"],
+        ["--member-bytes", "lots"],
+        ["--member-bytes", "-5MB"],
+        ["--member-bytes", "9" * 5000],  # (a fuzz: OverflowError's traceback)
+        ["--member-connections", "99999999999"],  # (a fuzz: the server's syntax error, as a traceback)
+    ],
 )
 def test_team_init_refuses_a_limit_that_is_none_and_changes_nothing(
     team: TeamCluster, limit: list[str]
 ) -> None:
     result = CliRunner().invoke(app, ["team", "init", "--dsn", team.owner_dsn, *limit])
-    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert limit[0] in result.output
     with psycopg.connect(team.owner_dsn) as conn:  # refused before the store was touched
         assert schema.team_group(conn) is None

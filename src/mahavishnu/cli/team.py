@@ -71,7 +71,7 @@ def _size(text: str) -> int:
 
     try:
         return int(TypeAdapter(ByteSize).validate_python(text.strip()))
-    except ValidationError:
+    except (ValidationError, OverflowError):  # (a number of thousands of digits is infinite as a float)
         from mahavishnu.errors import InvalidInputError
 
         raise InvalidInputError(
@@ -117,6 +117,7 @@ def init_cmd(
         None,
         "--member-connections",
         min=0,
+        max=262_143,  # PostgreSQL's most max_connections (CONNECTION LIMIT takes no more than an int4)
         help="The most connections each member may hold on the server at once (their role's CONNECTION "
         "LIMIT; current members get it too); 0: no limit. Default: as recorded, else 20.",
     ),
