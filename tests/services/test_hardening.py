@@ -261,6 +261,19 @@ def test_a_missing_working_directory_is_named(isolated_home: Path) -> None:
         supervisor.start("s")
 
 
+@pytest.mark.parametrize(
+    "definition", [{"command": ["sleep", "6\x000"]}, {"command": ["sleep", "60"], "env": {"A": "x\x00y"}}]
+)
+def test_a_nul_in_the_command_or_env_is_named_not_a_traceback(
+    isolated_home: Path, definition: dict[str, object]
+) -> None:
+    """A fuzz: a NUL character in a service's command or env ended `service start` in Popen's
+    ValueError traceback ("embedded null byte")."""
+    with pytest.raises(ServiceStartError, match="holds a NUL character"):
+        _supervisor(s=definition).start("s")
+    assert ours() == []
+
+
 # -- 6. invalid settings ---------------------------------------------------------------------------------
 
 

@@ -355,6 +355,11 @@ class Supervisor:
                     f"service '{name}' cannot run {spec.command[0]}: {exc.strerror}",
                     hint=f"Check services.definitions.{name}.command (and cwd).",
                 ) from exc
+            except ValueError as exc:  # a NUL character in its command or env, which no process can take
+                raise ServiceStartError(
+                    f"service '{name}' cannot start: its command or env holds a NUL character",
+                    hint=f"Remove it from services.definitions.{name}.command and .env.",
+                ) from exc
         _children[proc.pid] = proc
         start_time = procs.start_time(proc.pid) or ""
         record = PidRecord(
