@@ -287,6 +287,24 @@ def test_a_name_postgresql_reserves_or_the_group_s_is_refused_in_one_line(team: 
         )
 
 
+@pytest.mark.parametrize(
+    "where", [{"port": "nan"}, {"port": "0"}, {"port": "70000"}, {"port": "A" * 1000}, {"host": "db host"}]
+)
+def test_a_host_or_port_no_member_could_reach_makes_no_join_string(
+    team: TeamCluster, where: dict[str, str]
+) -> None:
+    """A fuzz: `team add bob --port nan` (or a host with a space) said bob was a member and printed a
+    join string no machine could connect with; it is refused before the role is made."""
+    team.init()
+    with pytest.raises(InvalidInputError, match=r"is not a (port number|host name)"):
+        members.add(team.owner_dsn, team.member_name("bob"), **where)
+    with psycopg.connect(team.owner_dsn) as conn:
+        assert (
+            conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (team.member_name("bob"),)).fetchone()
+            is None
+        )
+
+
 def test_a_member_cannot_run_the_owners_commands(team: TeamCluster) -> None:
     team.init()
     alice = team.add("alice").dsn()

@@ -214,6 +214,15 @@ def add(
     check_member_name(name)
     if host and (problem := host_problem(host)):
         raise InvalidInputError(f"--host: {problem}", hint="Give the address members reach the store at.")
+    if host and any(c.isspace() or not c.isprintable() for c in host):  # no host name holds these
+        raise InvalidInputError(
+            f"--host {host!r} is not a host name", hint="Give the address members reach the store at."
+        )
+    if port and not all(p.isascii() and p.isdigit() and 0 < int(p) < 65536 for p in port.split(",")):
+        raise InvalidInputError(
+            f"--port {port[:20]!r} is not a port number",
+            hint="Give the port members connect to, 1 to 65535 (one per --host, comma-separated).",
+        )
     password = secrets.token_urlsafe(24)
     with _owners(dsn), connect(dsn) as conn, conn.transaction():
         group = require_group(conn, dsn)
