@@ -65,3 +65,45 @@ def test_http_options_without_http_are_refused_rather_than_dropped(options: list
     first, hint = proc.stderr.splitlines()
     assert first.startswith(f"error: {options[0]} ") and "with --http" in first
     assert hint.startswith("hint: Add --http")
+
+
+def test_an_address_that_is_not_this_machines_is_said_to_be_so_not_a_port_in_use() -> None:
+    from mahavishnu import mcp_server
+    from mahavishnu.errors import MahavishnuError
+
+    with pytest.raises(MahavishnuError) as refused:
+        mcp_server.bind("192.0.2.1", 0)  # (TEST-NET-1: documentation only, no machine's)
+    assert refused.value.hint is not None and "not one of this machine's" in refused.value.hint
+    assert "--port" not in refused.value.hint
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_an_ipv6_host_in_brackets_is_served() -> None:
+    """`--host [::1]`, as a URL writes it, passed the loopback check and then failed to bind ("Name
+    or service not known", with a hint to choose another port)."""
+    argv = ["mcp", "serve", "--http", "--port", "0", "--host", "[::1]"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mahavishnu", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        said: list[str] = []
+        while (line := proc.stderr.readline()) and "serving" not in line:  # ('' once it ended)
+            said.append(line)
+        assert "serving http://[::1]:" in line, said
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -33,6 +33,7 @@ load on first use, not on import.
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import json
@@ -1626,9 +1627,18 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise MahavishnuError(
             f"cannot serve on {_netloc(host, port)}: {exc.strerror or exc}",
-            hint="Choose another port with --port (or stop what holds it: `mahavishnu service status`).",
+            hint=_BIND_HINTS.get(exc.errno, _TAKEN),
         ) from exc
     return sock
+
+
+_TAKEN = "Choose another port with --port (or stop what holds it: `mahavishnu service status`)."
+#: What to do when a bind fails for another reason than a port in use.
+_BIND_HINTS = {
+    errno.EADDRNOTAVAIL: "That address is not one of this machine's: give --host one of its addresses "
+    "(127.0.0.1: this machine only; 0.0.0.0: every interface).",
+    errno.EACCES: "Ports under 1024 need root: choose one above 1024 with --port.",
+}
 
 
 def _netloc(host: str, port: int) -> str:

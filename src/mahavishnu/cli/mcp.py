@@ -102,6 +102,7 @@ def serve(
     from mahavishnu import mcp_server
 
     if http:
+        host = host.removeprefix("[").removesuffix("]")  # ([::1], as a URL writes it: an address)
         _check_host(host, no_auth=no_auth)
     else:
         _refuse_http_options(ctx)
