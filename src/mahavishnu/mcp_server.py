@@ -1627,7 +1627,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise MahavishnuError(
             f"cannot serve on {_netloc(host, port)}: {exc.strerror or exc}",
-            hint=_BIND_HINTS.get(exc.errno, _TAKEN),
+            hint=_BIND_HINTS.get(exc.errno or 0, _TAKEN),
         ) from exc
     return sock
 
