@@ -129,6 +129,28 @@ def test_gemini_stock_adds_no_auth_type(isolated_home: Path) -> None:
     assert settings.read_text() == original
 
 
+GEMINI_OWN_LOGIN = (
+    '{\n  "security": {"auth": {"selectedType": "gemini-api-key"}},\n'
+    '  "model": {"name": "gemini-2.5-flash"},\n  "ui": {"theme": "GitHub"}\n}\n'
+)
+
+
+def test_gemini_stock_leaves_the_users_own_api_key_login(isolated_home: Path) -> None:
+    """The user's own API-key auth type, model and key, on Google's endpoint, are Gemini CLI's own
+    login: a stock switch left them only after a trip through a profile, and the next one (or one on
+    files no switch wrote) deleted them, the model picked with them."""
+    settings = write_file(isolated_home / ".gemini" / "settings.json", GEMINI_OWN_LOGIN)
+    dotenv = write_file(isolated_home / ".gemini" / ".env", "GEMINI_API_KEY=AIzaMyOwnKey1234567890\n")
+    for trip in range(3):
+        if trip == 1:
+            _switch("gemini", "gemini")
+            assert "gemini-2.5-flash" not in settings.read_text()
+        warnings = _switch("gemini-cli", "gemini")
+        assert not any("did not write" in w and "removed" in w for w in warnings), warnings
+        assert settings.read_text() == GEMINI_OWN_LOGIN
+        assert dotenv.read_text() == "GEMINI_API_KEY=AIzaMyOwnKey1234567890\n"
+
+
 def test_a_login_type_the_file_had_comes_back(isolated_home: Path) -> None:
     original = (
         '{\n  // mine\n  "security": {"auth": {"selectedType": "qwen-oauth"}},\n'

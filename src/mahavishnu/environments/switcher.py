@@ -422,6 +422,10 @@ def _steps(edit: FileEdit) -> list[FileEdit | transaction.Delete]:
     return [edit, transaction.Delete(edit.path, if_empty=True)]
 
 
+def _unchanged(text: str | None) -> str:
+    return text or ""
+
+
 class _OwnSettings:
     """The user's own provider settings around one switch (``own_settings``): a provider switch
     keeps the files whose owned keys are the user's before replacing them; a stock switch puts
@@ -462,6 +466,11 @@ class _OwnSettings:
         if not own_settings.loses(text, after, edit.path):
             self._forget(edit.path)
             return edit
+        if self.stock and stock.keeps_own:
+            self.messages.append(
+                f"{edit.path}: left as it is: its settings are your own, Mahavishnu did not write them"
+            )
+            return replace(edit, transform=_unchanged)
         if self.stock:
             self.messages.append(
                 f"{edit.path}: removed provider settings Mahavishnu did not write "

@@ -42,6 +42,10 @@ class FileEdit:
     #: fingerprint of what a switch wrote (``switcher``) must not change with what other files
     #: select (Codex's stock keeps a table a profile or project file selects). None: ``transform``.
     owned_out: Transform | None = None
+    #: A stock edit of a file whose owned keys no switch wrote (or that a stock switch put back as
+    #: the user's own) leaves them: they are the assistant's own login, not a provider (Gemini CLI's
+    #: API-key auth type and the model the user picked), and a stock switch goes back to that login.
+    keeps_own: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transform", _remembered(self.transform))

@@ -261,7 +261,8 @@ class Gemini(UserProjectAssistant):
 
     def plan_stock(self, scope: Scope) -> SwitchPlan:
         """Back to Gemini CLI's own Google login: the base URL and key we wrote into ``.env``, the
-        model and the API-key auth type we selected removed."""
+        model and the API-key auth type we selected removed. Ones no switch wrote stay (``keeps_own``):
+        an API key and model of the user's on Google's endpoint are Gemini CLI's own login."""
         path = self.settings_path(scope)
         edits = [
             FileEdit(
@@ -269,8 +270,9 @@ class Gemini(UserProjectAssistant):
                 transform=lambda text: remove_settings(text, path),
                 validate=validate,
                 remove_if_emptied=True,  # (left ``{}``: a switch created it)
+                keeps_own=True,
             ),
-            dotenv_edit(env_path(scope), {}, note="", secrets=(), owned=OWNED_ENV),
+            replace(dotenv_edit(env_path(scope), {}, note="", secrets=(), owned=OWNED_ENV), keeps_own=True),
         ]
         return SwitchPlan(edits)
 
