@@ -296,6 +296,35 @@ def test_replacing_owned_values_changes_only_their_lines() -> None:
     assert json.loads(after)["env"]["ANTHROPIC_BASE_URL"] == "https://new.example.com"
 
 
+@pytest.mark.parametrize("comments", [False, True])
+def test_a_key_put_back_goes_where_the_file_it_comes_from_had_it(comments: bool) -> None:
+    """Qwen Code rewrote its settings since (``$version`` added): keys put back went last, spread
+    over lines; they go after the keys that came before them there, laid out as they were."""
+    own = JsonDocument.parse(
+        '{\n  "general": {"vimMode": true},\n  "security": {"auth": {"selectedType": "qwen-oauth"}},\n'
+        '  "model": {\n    "name": "coder-model"\n  },\n  "ui": {"theme": "GitHub"}\n}\n'
+    )
+    doc = JsonDocument.parse(
+        '{\n  "general": {"vimMode": true}, // mine\n  "ui": {"theme": "GitHub"},\n  "$version": 4\n}\n',
+        comments=True,
+    )
+    if not comments:
+        doc = JsonDocument.parse(doc.dumps().replace(" // mine", ""), comments=False)
+    for keys, value in (
+        (["security"], {"auth": {"selectedType": "qwen-oauth"}}),
+        (["model"], {"name": "coder-model"}),
+        (["first"], 1),
+        (["new"], 2),
+    ):
+        doc.set(keys, value, like=own if keys != ["first"] else JsonDocument.parse('{"first": 1, "x": 2}'))
+    assert doc.dumps() == (
+        '{\n  "first": 1,\n  "general": {"vimMode": true},' + (" // mine" if comments else "") + "\n"
+        '  "security": {"auth": {"selectedType": "qwen-oauth"}},\n'
+        '  "model": {\n    "name": "coder-model"\n  },\n'
+        '  "ui": {"theme": "GitHub"},\n  "$version": 4,\n  "new": 2\n}\n'
+    )
+
+
 def test_setting_an_equal_value_keeps_its_spelling() -> None:
     text = '{"a": "\\u00e9", "n": 1.0, "l": [1,2]}'
     assert edited(text, set=[(["a"], "é"), (["n"], 1), (["l"], [1, 2])]) == text

@@ -162,6 +162,21 @@ def test_a_login_type_the_file_had_comes_back(isolated_home: Path) -> None:
     assert settings.read_text() == original
 
 
+def test_qwen_settings_rewritten_since_get_the_users_keys_back_where_they_were(isolated_home: Path) -> None:
+    """Qwen Code rewrites its settings when it runs (``"$version": 4`` added last): the login type
+    and model stock put back went to the end of the file, over several lines."""
+    original = (
+        '{\n  // mine\n  "general": {"vimMode": true},\n'
+        '  "security": {"auth": {"selectedType": "qwen-oauth"}},\n'
+        '  "model": {"name": "coder-model"},\n  "ui": {"theme": "GitHub"}\n}\n'
+    )
+    settings = write_file(isolated_home / ".qwen" / "settings.json", original)
+    _switch("zai", "qwen")
+    settings.write_text(settings.read_text().removesuffix("\n}\n") + ',\n  "$version": 4\n}\n')
+    assert any("are back" in w for w in _switch("qwen-code", "qwen"))
+    assert settings.read_text() == original.removesuffix("\n}\n") + ',\n  "$version": 4\n}\n'
+
+
 # -- comments stay ------------------------------------------------------------------------------
 
 GEMINI_COMMENTED = """{

@@ -510,11 +510,12 @@ def _merge_json(base: str, own: str, current: str, path: Path) -> str | None:
         return own
     doc = _parse_json(current, path)
     before = _parse_json(base, path).data
-    pairs = _changed(before, _parse_json(own, path).data)
+    mine = _parse_json(own, path)
+    pairs = _changed(before, mine.data)
     if any(_set_since(doc.data, before, keys, value) for keys, value in pairs):
         return None
     for keys, value in pairs:
-        _set_into(doc, keys, value)
+        _set_into(doc, keys, value, mine)
     return doc.dumps()
 
 
@@ -539,12 +540,15 @@ def _at(data: JSONValue, keys: list[str]) -> tuple[bool, JSONValue]:
     return True, data
 
 
-def _set_into(doc: JsonDocument, keys: list[str], value: JSONValue) -> None:
+def _set_into(doc: JsonDocument, keys: list[str], value: JSONValue, own: JsonDocument) -> None:
+    """``value`` set at ``keys``; a key the file lacks goes back where the user's file (``own``) had
+    it, as it was laid out there: after an assistant rewrote the file since (Qwen Code adds
+    ``$version``), it came back last, spread over lines."""
     if isinstance(value, dict) and value and isinstance(doc.get(keys), dict):
         for key, inner in value.items():
-            _set_into(doc, [*keys, key], inner)
+            _set_into(doc, [*keys, key], inner, own)
     else:
-        doc.set(keys, value)
+        doc.set(keys, value, like=own)
 
 
 def _json_data(text: str, path: Path) -> JSONObject:

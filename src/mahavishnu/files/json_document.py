@@ -197,8 +197,11 @@ class JsonDocument:
 
     # -- editing ------------------------------------------------------------------------------
 
-    def set(self, keys: Sequence[str], value: JSONReadable) -> None:
-        """Set the value at ``keys`` (plain JSON-able Python), creating missing objects on the way."""
+    def set(self, keys: Sequence[str], value: JSONReadable, *, like: JsonDocument | None = None) -> None:
+        """Set the value at ``keys`` (plain JSON-able Python), creating missing objects on the way. A
+        new member goes last; with ``like`` (the file it is put back from), in an object of a member a
+        line, right after the last of the keys before it there that the object has (first when it was
+        first there), and on one line if it was."""
         if not keys:
             raise ValueError("set needs at least one key")
         frames = self._descend(keys[:-1])
@@ -209,7 +212,10 @@ class JsonDocument:
             value = {inner_key: value}
         index = _find(frame.obj, key)
         if index is None:
-            self._append(frame, key, value)
+            there = like._member_at(keys) if like is not None and len(remaining) == 1 else None
+            place = None if there is None else _place(frame.obj, there[0])
+            if place is None or not self._insert(frame, place, key, value, one_line=bool(there and there[1])):
+                self._append(frame, key, value)
             return
         current = _child(frame.obj, index)
         if len(remaining) > 1 and not _is_null(current):
@@ -276,6 +282,36 @@ class JsonDocument:
             _append_inline(obj, _make_key(key, self._own), node)
         else:
             _append_line(obj, _make_key(key, self._own), node, newline + indent)
+
+    def _member_at(self, keys: Sequence[str]) -> tuple[list[str], bool] | None:
+        """The keys before the member at ``keys`` in its object, and whether its value is a
+        container on one line; None when there is no such member."""
+        frames = self._descend(keys[:-1])
+        index = _find(frames[-1].obj, keys[-1]) if len(frames) == len(keys) else None
+        if index is None:
+            return None
+        obj = frames[-1].obj
+        return [_key_name(key) for key in obj.keys[:index]], _is_one_line_container(_child(obj, index))
+
+    def _insert(self, frame: _Frame, index: int, key: str, value: JSONReadable, *, one_line: bool) -> bool:
+        """A new member on its own line before member ``index``, the comment ending the line above
+        left there; False (nothing done) in a one-line object, or past the last member."""
+        obj = frame.obj
+        indent = _member_indent(obj)
+        if indent is None or index >= len(obj.keys):
+            return False
+        end_of_line, rest = _split_line(_gap(obj, index))
+        if not rest:  # it shares the line of the member before it
+            return False
+        node = _render(value, None if one_line else indent, self._style, own=self._own)
+        name = _make_key(key, self._own)
+        name.wsc_after, node.wsc_before = _separators(obj)
+        node.wsc_after = []  # the comma right after the value
+        obj.keys.insert(index, name)
+        obj.values.insert(index, node)
+        _set_gap(obj, index, _coalesce([*end_of_line, self._style.newline + indent]))
+        _set_gap(obj, index + 1, rest)
+        return True
 
     def _replace(self, frame: _Frame, index: int, value: JSONReadable) -> None:
         old = _child(frame.obj, index)
@@ -801,6 +837,16 @@ def _close_line_comments(items: Wsc, newline: str) -> Wsc:
 
 
 # -- object members ------------------------------------------------------------------------------
+
+
+def _place(obj: JSONObject, after: Sequence[str]) -> int | None:
+    """The index right after the last of ``after`` that ``obj`` has (0 for none before); None: none
+    of them is there any more."""
+    if not after:
+        return 0
+    found = (_find(obj, name) for name in reversed(after))
+    index = next((i for i in found if i is not None), None)
+    return None if index is None else index + 1
 
 
 def _gap(obj: JSONObject, index: int) -> Wsc:
