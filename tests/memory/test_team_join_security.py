@@ -168,3 +168,19 @@ def test_status_and_doctor_say_when_team_init_ran_with_an_older_release(
     assert runner.invoke(app, ["team", "init", "--dsn", team.owner_dsn]).exit_code == 0
     again = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["findings"]
     assert not [f for f in again if f["check"] == "team setup"]
+
+
+def test_status_through_a_dsn_whose_search_path_misses_the_tables_is_one_line(team: TeamCluster) -> None:
+    """A DSN whose options set search_path to another schema: the store's tables are not found, which
+    was psycopg's UndefinedTable traceback; it is one line saying so and what to fix."""
+    from psycopg.conninfo import make_conninfo
+
+    team.init()
+    elsewhere = make_conninfo(team.owner_dsn, options="-csearch_path=evil")
+    status = runner.invoke(app, ["team", "status", "--dsn", elsewhere])
+    said = " ".join(status.output.split())
+    assert status.exit_code == 1 and isinstance(status.exception, SystemExit), (status.exception, said)
+    assert "in schema public, which is not on this connection's search_path (evil)" in said
+    assert "Remove search_path from the DSN's options" in said
+    listed = runner.invoke(app, ["team", "members", "--dsn", elsewhere])  # (was: not a team store)
+    assert listed.exit_code == 1 and "search_path (evil)" in " ".join(listed.output.split())

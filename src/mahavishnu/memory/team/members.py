@@ -182,7 +182,31 @@ def hashed_password(conn: psycopg.Connection[Any], user: str, password: str) -> 
     return conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
 
 
+def require_tables(conn: psycopg.Connection[Any], dsn: str) -> None:
+    """The store's tables are on this connection's ``search_path``: a DSN whose options set it
+    elsewhere (``-csearch_path=…``, or ``PGOPTIONS``) finds none of them, said in one line (it was
+    psycopg's UndefinedTable traceback), naming the schema that holds them."""
+    if conn.execute("SELECT to_regclass('memories')").fetchone()[0] is not None:  # type: ignore[index]
+        return
+    path, schema = conn.execute(
+        "SELECT current_setting('search_path'), (SELECT n.nspname FROM pg_class AS c "
+        "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.relname = 'memories' "
+        "AND c.relkind IN ('r', 'p') ORDER BY 1 LIMIT 1)"
+    ).fetchone()  # type: ignore[misc]
+    if schema is None:
+        raise NotFoundError(
+            f"{dsn_location(dsn)} holds no Mahavishnu store",
+            hint="Check the database name in the DSN (`mahavishnu team init --dsn DSN` makes a store).",
+        )
+    raise StoreError(
+        f"the store's tables at {dsn_location(dsn)} are in schema {schema}, which is not on this "
+        f"connection's search_path ({path})",
+        hint=f"Remove search_path from the DSN's options (or PGOPTIONS), or put {schema} on it.",
+    )
+
+
 def require_group(conn: psycopg.Connection[Any], dsn: str) -> str:
+    require_tables(conn, dsn)
     group = team_group(conn)
     if group is None:
         raise NotFoundError(
@@ -389,6 +413,7 @@ def status(dsn: str) -> JSONObject:
     from mahavishnu.memory.team.schema import SETUP, protected_tables, setup_of
 
     with connect(dsn) as conn:
+        require_tables(conn, dsn)
         group = team_group(conn)
         me, superuser, most = conn.execute(
             "SELECT current_user, rolsuper, rolconnlimit FROM pg_roles WHERE rolname = current_user"
