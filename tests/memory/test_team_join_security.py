@@ -184,3 +184,23 @@ def test_status_through_a_dsn_whose_search_path_misses_the_tables_is_one_line(te
     assert "Remove search_path from the DSN's options" in said
     listed = runner.invoke(app, ["team", "members", "--dsn", elsewhere])  # (was: not a team store)
     assert listed.exit_code == 1 and "search_path (evil)" in " ".join(listed.output.split())
+
+
+def test_a_join_string_naming_an_unreachable_server_says_to_check_its_host_and_port() -> None:
+    """The server a join string names does not answer: the hint spoke of memory.dsn and the outbox,
+    neither of which a join has; it says to check the string's host and port and that the server is
+    reachable from here, and that nothing was changed."""
+    import socket
+
+    from mahavishnu import paths
+    from mahavishnu.memory.team.members import JoinString
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    joined = runner.invoke(app, ["team", "join", JoinString("127.0.0.1", port, "db", "alice", "pw").encode()])
+    said = " ".join(joined.output.split())
+    assert joined.exit_code == 1 and isinstance(joined.exception, SystemExit), (joined.exception, said)
+    assert f"Check the host and port in the join string (127.0.0.1:{port})" in said, said
+    assert "nothing was changed" in said and "memory.dsn" not in said and "outbox" not in said
+    assert not paths.user_settings_file().exists()

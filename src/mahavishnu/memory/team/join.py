@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from mahavishnu.errors import BackendUnavailableError, EmbedderMismatchError, InvalidInputError
 from mahavishnu.json_types import JSONObject
-from mahavishnu.memory.core.backends.postgres import PASSWORD_VARIABLE, connect, dsn_location
+from mahavishnu.memory.core.backends.postgres import PASSWORD_VARIABLE, connect, dsn_host, dsn_location
 from mahavishnu.memory.team.members import JoinString, hashed_password, require_group
 
 if TYPE_CHECKING:
@@ -87,10 +87,17 @@ def join(text: str, *, use_team_embedder: bool = False) -> Joined:
 def _joined(dsn: str, user: str) -> Iterator[psycopg.Connection[Any]]:
     """The join string's connection: a password it holds that the server refuses was used already
     (a join sets the member's own), or replaced by a later ``team add``; said so, not as a wrong
-    password in memory.dsn."""
+    password in memory.dsn. A server that does not answer: the string's host and port to check, not
+    memory.dsn or the outbox (a join has neither yet)."""
     try:
         conn = connect(dsn)
     except BackendUnavailableError as exc:
+        if exc.about_reach:
+            hint = (
+                f"Check the host and port in the join string ({dsn_host(dsn)}) and that the server is "
+                "reachable from this machine; nothing was changed (the string still works)."
+            )
+            raise type(exc)(exc.message, hint=hint) from None
         if "password authentication failed" not in exc.message:
             raise
         raise InvalidInputError(
