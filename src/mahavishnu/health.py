@@ -172,14 +172,15 @@ def _memory(settings: Settings, store: MemoryStore | None) -> list[ComponentHeal
             _ms(started),
             {"backend": settings.memory.backend, **_hint_data(known)},
         )
-        return [failed, ComponentHealth("embedder", "skipped", "the store could not be opened")]
+        skipped = ComponentHealth("embedder", "skipped", "the store could not be opened")
+        return [failed, skipped, *_reached(settings, failed, known)]
     try:
-        checked = _store(opened, started)
+        checked, failure = _store(opened, started)
         if checked.status == "error" and not checked.data.get("migrations_pending"):
             # (what waits on this machine for it too: when the team store does not answer, most of all)
             skipped = ComponentHealth("embedder", "skipped", "the store could not be read")
-            return [checked, skipped, *_outbox(opened)]
-        return [checked, _embedder(opened), *_outbox(opened)]
+            return [checked, skipped, *_outbox(opened), *_reached(settings, checked, failure)]
+        return [checked, _embedder(opened), *_outbox(opened), *_reached(settings, checked, failure)]
     finally:
         if store is None:
             opened.close()
@@ -200,7 +201,8 @@ def _file_check(settings: Settings, started: float) -> ComponentHealth | None:
     return ComponentHealth("store", "error", _with_hint(damaged), _ms(started), data)
 
 
-def _store(store: MemoryStore, started: float) -> ComponentHealth:
+def _store(store: MemoryStore, started: float) -> tuple[ComponentHealth, MahavishnuError | None]:
+    """The store's line, and what made it an error (None: it was read)."""
     try:
         stats = store.stats()
         migrations = store.migration_state()
@@ -209,7 +211,7 @@ def _store(store: MemoryStore, started: float) -> ComponentHealth:
         if known is None:
             raise
         data = {"backend": store.backend.name, **_hint_data(known)}
-        return ComponentHealth("store", "error", _with_hint(known), _ms(started), data)
+        return ComponentHealth("store", "error", _with_hint(known), _ms(started), data), known
     data = {
         "backend": stats["backend"],
         "location": mask_url(str(stats["location"])),
@@ -225,7 +227,7 @@ def _store(store: MemoryStore, started: float) -> ComponentHealth:
     detail = f"{data['backend']}: {rows}, {applied} applied"
     if migrations.pending:
         detail += f", pending: {', '.join(migrations.pending)}"
-    return ComponentHealth("store", status, detail, _ms(started), data)
+    return ComponentHealth("store", status, detail, _ms(started), data), None
 
 
 def _outbox(store: MemoryStore) -> list[ComponentHealth]:
@@ -281,26 +283,26 @@ def _embedder(store: MemoryStore) -> ComponentHealth:
 
 def _postgres(settings: Settings) -> list[ComponentHealth]:
     memory = settings.memory
-    if memory.backend != "postgres" and not memory.dsn:
+    if memory.backend == "postgres" or not memory.dsn:  # (the store on it: ``_reached``)
+        return []
+    where = {"dsn": mask_url(memory.dsn), "backend": memory.backend}
+    return [_postgres_ping(memory.dsn, where)]
+
+
+def _reached(
+    settings: Settings, store: ComponentHealth, failure: MahavishnuError | None
+) -> list[ComponentHealth]:
+    """The postgres line of a store on PostgreSQL: what the store check's connection found. A
+    backend of its own, opened side by side, was a second attempt (a silent server waited for twice)."""
+    memory = settings.memory
+    if memory.backend != "postgres":
         return []
     where = {"dsn": mask_url(memory.dsn or ""), "backend": memory.backend}
-    if memory.backend == "postgres":
-        from mahavishnu.memory.core.store import open_backend
-
-        started = time.perf_counter()
-        try:
-            backend = open_backend(memory, migrate=False)
-        except MahavishnuError as exc:
-            return [ComponentHealth("postgres", "error", exc.message, _ms(started), where)]
-        try:
-            state = backend.migration_state()
-        finally:
-            backend.close()
-        detail = f"reachable at {mask_url(backend.location)}"
-        return [
-            ComponentHealth("postgres", "ok", detail, _ms(started), {**where, "pending": list(state.pending)})
-        ]
-    return [_postgres_ping(str(memory.dsn), where)]
+    if failure is not None:
+        return [ComponentHealth("postgres", "error", failure.message, store.latency_ms, where)]
+    detail = f"reachable at {store.data['location']}"
+    pending = {"pending": store.data["migrations_pending"]}
+    return [ComponentHealth("postgres", "ok", detail, store.latency_ms, {**where, **pending})]
 
 
 def _postgres_ping(dsn: str, where: dict[str, Any]) -> ComponentHealth:

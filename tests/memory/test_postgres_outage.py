@@ -469,3 +469,31 @@ def test_the_tcp_settings_a_dsn_gives_are_its_own() -> None:
     mine = tcp_settings("postgresql://alice@db.example/team?keepalives_idle=30&tcp_user_timeout=0")
     assert "keepalives_idle" not in mine and "tcp_user_timeout" not in mine
     assert mine["keepalives"] == 1 and set(tcp_settings("postgresql://alice@db.example/team")) > set(mine)
+
+
+def test_health_waits_for_a_silent_team_server_once(
+    relay: tuple[Relay, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``health``'s store and postgres checks each opened the store, side by side: two connection
+    attempts to a black-holed server; the postgres line is now the store check's own attempt."""
+    from mahavishnu.health import health_report
+    from mahavishnu.memory.core.backends import postgres
+
+    attempts: list[float] = []
+    connect = postgres.connect
+    monkeypatch.setattr(postgres, "connect", lambda dsn: (attempts.append(time.monotonic()), connect(dsn))[1])
+    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")  # (libpq waits 2 s at the least)
+    proxy, dsn = relay
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__BACKEND", "postgres")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", dsn)
+    proxy.holding.set()
+    started = time.monotonic()
+    found = {c.component: c for c in health_report(probe_providers=False, record=False).components}
+    print(f"health: {time.monotonic() - started:.2f} s, {len(attempts)} attempts")
+    assert found["store"].status == found["postgres"].status == "error"
+    assert "timeout" in found["postgres"].detail and "s3cret" not in found["postgres"].detail
+    assert len(attempts) == 1
+    proxy.holding.clear()
+    found = {c.component: c for c in health_report(probe_providers=False, record=False).components}
+    assert found["store"].status == found["postgres"].status == "ok", found
+    assert found["postgres"].detail.startswith("reachable at ") and found["postgres"].data["pending"] == []
