@@ -497,3 +497,43 @@ def test_health_waits_for_a_silent_team_server_once(
     found = {c.component: c for c in health_report(probe_providers=False, record=False).components}
     assert found["store"].status == found["postgres"].status == "ok", found
     assert found["postgres"].detail.startswith("reachable at ") and found["postgres"].data["pending"] == []
+
+
+def test_a_pooled_connection_whose_check_times_out_is_waited_for_once(
+    relay: tuple[Relay, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-lived store (the daemon's) connected before the network went silent: its first request
+    waited for the pooled connection's check to time out, then for a new connection's attempt as long
+    again. A check that timed out now answers the request (and the rest of it) that the server is
+    unreachable; the next request tries it again, and is served once the network is back."""
+    from mahavishnu.errors import ServerUnreachableError
+    from mahavishnu.memory.core.backends import postgres
+    from mahavishnu.memory.core.models import Filters
+
+    attempts: list[float] = []
+    connect = postgres.connect
+    monkeypatch.setattr(postgres, "connect", lambda dsn: (attempts.append(time.monotonic()), connect(dsn))[1])
+    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")  # (libpq waits 2 s at the least)
+    proxy, dsn = relay
+    backend = PostgresBackend(dsn)
+    try:
+        backend.recent(Filters(), 1)
+        time.sleep(postgres.FRESH_SECONDS)  # (the pooled connection idle: checked before use)
+        proxy.holding.set()
+        attempts.clear()
+        with postgres.serving(time.monotonic()):
+            started = time.monotonic()
+            with pytest.raises(ServerUnreachableError, match="no answer to a check within 1 s"):
+                backend.recent(Filters(), 1)
+            elapsed = time.monotonic() - started
+            with pytest.raises(ServerUnreachableError):
+                backend.recent(Filters(), 1)
+            assert time.monotonic() - started - elapsed < 0.5  # (the same request: not waited for again)
+        print(f"first request: {elapsed:.2f} s, {len(attempts)} connection attempts after the check")
+        assert attempts == [] and elapsed < 2 * postgres.connect_timeout(), elapsed
+        proxy.holding.clear()
+        with postgres.serving(time.monotonic()):
+            assert backend.recent(Filters(), 1) is not None
+    finally:
+        proxy.holding.clear()
+        backend.close()

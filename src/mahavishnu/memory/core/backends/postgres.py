@@ -825,8 +825,10 @@ class PostgresBackend(SqlBackend):
         """A pooled connection that answers (``check_connection``: a round trip, so not for one
         that finished a transaction less than ``FRESH_SECONDS`` ago). A broken or silent one means
         the server went away or restarted since, or the network between drops everything: the
-        pool is discarded (its other connections are just as broken) and the connection comes from
-        a new one."""
+        pool is discarded (its other connections are just as broken). After a broken one the
+        connection comes from a new pool (a restarted server answers it); after a silent one the
+        server is found unreachable for the call's request (``_attempted``): a new connection
+        would only wait as long again for the same answer."""
         import psycopg
 
         for renewed in (False, True):
@@ -836,10 +838,15 @@ class PostgresBackend(SqlBackend):
                 return pool, conn
             try:
                 check_connection(conn)
-            except psycopg.Error:
+            except psycopg.Error as exc:
                 conn.close()  # (a check without its answer leaves the connection unusable)
                 pool.putconn(conn)
                 self._discard(pool)
+                if isinstance(exc, psycopg.errors._WaitTimeout):  # (``Connection.wait``'s timeout)
+                    silent = f"no answer to a check within {connect_timeout()} s (timeout expired)"
+                    unreachable = _unavailable(self.dsn, psycopg.OperationalError(silent))
+                    self._attempted(unreachable)
+                    raise unreachable from None
                 if renewed:
                     raise
                 continue
