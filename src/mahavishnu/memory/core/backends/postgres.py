@@ -842,7 +842,9 @@ class PostgresBackend(SqlBackend):
                 conn.close()  # (a check without its answer leaves the connection unusable)
                 pool.putconn(conn)
                 self._discard(pool)
-                if isinstance(exc, psycopg.errors._WaitTimeout):  # (``Connection.wait``'s timeout)
+                # ``Connection.wait``'s timeout, documented under a private name: should a release
+                # rename it, a silent check is taken as a broken one (a new pool tried, as before)
+                if isinstance(exc, getattr(psycopg.errors, "_WaitTimeout", ())):
                     silent = f"no answer to a check within {connect_timeout()} s (timeout expired)"
                     unreachable = _unavailable(self.dsn, psycopg.OperationalError(silent))
                     self._attempted(unreachable)
