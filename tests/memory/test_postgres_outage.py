@@ -307,6 +307,31 @@ def test_a_connection_used_a_moment_ago_is_not_checked_again(
         store.close()
 
 
+def test_a_pooled_connection_the_server_ended_is_found_by_the_check(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that ended a pooled connection (a restart, pg_terminate_backend,
+    idle_session_timeout) says so on it: the check before use finds it and renews the pool, rather
+    than pass the closed connection on for the call to fail on (or spend a retry on)."""
+    import psycopg
+
+    from mahavishnu.memory.core.backends import postgres
+
+    store = MemoryStore(PostgresBackend(pg_dsn, retries=0), MemorySettings(), FakeEmbedder())
+    try:
+        store.store("gunicorn workers = 2*cores+1", "note")
+        assert _timed_search(store)[1] is None
+        monkeypatch.setattr(postgres, "FRESH_SECONDS", 0.0)
+        others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute(f"SELECT pg_terminate_backend(pid) {others}")  # type: ignore[arg-type]
+            while admin.execute(f"SELECT count(*) {others}").fetchone() != (0,):  # type: ignore[arg-type]
+                time.sleep(0.05)  # (each ends when its process has taken the signal)
+        assert _timed_search(store)[1] is None
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     "said",
     [

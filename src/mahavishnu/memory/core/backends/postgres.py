@@ -552,11 +552,19 @@ def check_connection(conn: Conn) -> None:
     """``ConnectionPool.check_connection``'s round trip (an empty query), given up after a
     connection's timeout: a server answers it at once, and one that does not (a network that drops
     the packets, a frozen server) would keep the caller waiting for as long as TCP keeps the
-    connection, up to hours; the server's ``statement_timeout`` cannot help a query it never got."""
-    from psycopg import generators
+    connection, up to hours; the server's ``statement_timeout`` cannot help a query it never got.
+    An answer that is an error (the server ended the connection: a restart, pg_terminate_backend)
+    is raised, as ``execute`` raises it: else the closed connection was passed on as sound."""
+    from psycopg import errors, generators, pq
 
     conn.pgconn.send_query(b"")
-    conn.wait(generators.execute(conn.pgconn), timeout=connect_timeout())
+    results = conn.wait(generators.execute(conn.pgconn), timeout=connect_timeout())
+    if not results or results[-1].status != pq.ExecStatus.EMPTY_QUERY:
+        raise (
+            errors.error_from_result(results[-1], encoding=conn.info.encoding)
+            if results
+            else errors.OperationalError("no answer to the check")
+        )
 
 
 def _configure(conn: Conn) -> None:
