@@ -288,7 +288,15 @@ def test_a_name_postgresql_reserves_or_the_group_s_is_refused_in_one_line(team: 
 
 
 @pytest.mark.parametrize(
-    "where", [{"port": "nan"}, {"port": "0"}, {"port": "70000"}, {"port": "A" * 1000}, {"host": "db host"}]
+    "where",
+    [
+        {"port": "nan"},
+        {"port": "0"},
+        {"port": "70000"},
+        {"port": "A" * 1000},
+        {"port": "9" * 5000},  # (int() refuses 4,300 digits: a ValueError traceback)
+        {"host": "db host"},
+    ],
 )
 def test_a_host_or_port_no_member_could_reach_makes_no_join_string(
     team: TeamCluster, where: dict[str, str]

@@ -41,6 +41,11 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _RESERVED = ("public", "none")
 
 
+def _is_port(text: str) -> bool:
+    """Whether ``text`` is a port number, 1 to 65535 (its length first: ``int()`` refuses 4,300 digits)."""
+    return len(text) <= 5 and text.isascii() and text.isdigit() and 0 < int(text) < 65536
+
+
 def default_sslmode(host: str) -> str:
     """``verify-full`` for a server reached over a network: the member's libpq checks that the server
     holds a certificate for ``host`` signed by an authority their machine trusts, so nobody on the
@@ -242,7 +247,7 @@ def add(
         raise InvalidInputError(
             f"--host {host!r} is not a host name", hint="Give the address members reach the store at."
         )
-    if port and not all(p.isascii() and p.isdigit() and 0 < int(p) < 65536 for p in port.split(",")):
+    if port and not all(_is_port(p) for p in port.split(",")):
         raise InvalidInputError(
             f"--port {port[:20]!r} is not a port number",
             hint="Give the port members connect to, 1 to 65535 (one per --host, comma-separated).",
