@@ -51,7 +51,7 @@ def _hand_off_capture(tool: str, text: str) -> None:
     import subprocess
     import tempfile
 
-    from mahavishnu.memory.loop.hook_log import capture_log, rotate
+    from mahavishnu.memory.loop.hook_log import capture_log, open_log, rotate
     from mahavishnu.site_on_demand import started_as_hook
 
     payload = read_hook_payload(text)
@@ -63,10 +63,8 @@ def _hand_off_capture(tool: str, text: str) -> None:
     spool = paths.make_dir(log.parent)
     rotate(log)
     argv, env = started_as_hook(["memory", "import", "--tool", tool, "-"])
-    # the log 0600 whatever the umask, as ``log_hook_line`` makes it (the import's errors quote what
-    # it read); the payload's spool file is 0600 and has no name
-    private = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-    with os.fdopen(os.open(log, private, 0o600), "ab") as errors, tempfile.TemporaryFile(dir=spool) as handle:
+    # the payload's spool file is 0600 and has no name
+    with os.fdopen(open_log(log), "ab") as errors, tempfile.TemporaryFile(dir=spool) as handle:
         handle.write(json.dumps(payload, ensure_ascii=False).encode())
         handle.seek(0)
         subprocess.Popen(

@@ -66,9 +66,16 @@ def log_hook_line(tool: str, role: str, text: str) -> None:
         rotate(log)
         import os
 
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as handle:
+        with os.fdopen(open_log(log), "a", encoding="utf-8", errors="replace") as handle:
             handle.write(line)
+
+
+def open_log(log: Path) -> int:
+    """A descriptor appending to the hook log ``log``, which is made 0600 whatever the umask: its
+    lines (a detached import's errors too) quote what the hooks read."""
+    import os
+
+    return os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
 
 def _loggable(text: str) -> str:
