@@ -151,6 +151,20 @@ def test_gemini_stock_leaves_the_users_own_api_key_login(isolated_home: Path) ->
         assert dotenv.read_text() == "GEMINI_API_KEY=AIzaMyOwnKey1234567890\n"
 
 
+def test_gemini_stock_removes_a_hand_written_provider_on_another_endpoint(isolated_home: Path) -> None:
+    """A base URL of the user's own (another provider, a proxy) is a provider, not Gemini CLI's login:
+    a stock switch removes it with the key and model, as for any assistant, and says so."""
+    settings = write_file(isolated_home / ".gemini" / "settings.json", GEMINI_OWN_LOGIN)
+    dotenv = write_file(
+        isolated_home / ".gemini" / ".env",
+        "GOOGLE_GEMINI_BASE_URL=https://proxy.example/v1\nGEMINI_API_KEY=AIzaMyOwnKey1234567890\n",
+    )
+    warnings = _switch("gemini-cli", "gemini")
+    assert any("did not write" in w and "removed" in w for w in warnings), warnings
+    assert not dotenv.exists() or "proxy.example" not in dotenv.read_text()  # (emptied: removed)
+    assert "gemini-2.5-flash" not in settings.read_text()
+
+
 def test_a_login_type_the_file_had_comes_back(isolated_home: Path) -> None:
     original = (
         '{\n  // mine\n  "security": {"auth": {"selectedType": "qwen-oauth"}},\n'

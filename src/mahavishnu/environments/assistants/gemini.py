@@ -261,18 +261,22 @@ class Gemini(UserProjectAssistant):
 
     def plan_stock(self, scope: Scope) -> SwitchPlan:
         """Back to Gemini CLI's own Google login: the base URL and key we wrote into ``.env``, the
-        model and the API-key auth type we selected removed. Ones no switch wrote stay (``keeps_own``):
-        an API key and model of the user's on Google's endpoint are Gemini CLI's own login."""
+        model and the API-key auth type we selected removed. Ones no switch wrote stay (``keeps_own``)
+        while ``.env`` names no base URL: an API key and model of the user's on Google's endpoint are
+        Gemini CLI's own login; on another endpoint they are a provider's, removed as any."""
         path = self.settings_path(scope)
+        own_login = BASE_URL_VAR not in env_file.parse(read_text(env_path(scope)))
         edits = [
             FileEdit(
                 path=path,
                 transform=lambda text: remove_settings(text, path),
                 validate=validate,
                 remove_if_emptied=True,  # (left ``{}``: a switch created it)
-                keeps_own=True,
+                keeps_own=own_login,
             ),
-            replace(dotenv_edit(env_path(scope), {}, note="", secrets=(), owned=OWNED_ENV), keeps_own=True),
+            replace(
+                dotenv_edit(env_path(scope), {}, note="", secrets=(), owned=OWNED_ENV), keeps_own=own_login
+            ),
         ]
         return SwitchPlan(edits)
 
