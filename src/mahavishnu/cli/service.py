@@ -271,10 +271,15 @@ def _run_each(name: str, action: str, as_json: bool, *, on_demand: bool = False)
 
 def _print_dashboard_url() -> None:
     """The dashboard's login URL (it carries the token), as `mahavishnu ui` prints it: a supervised
-    dashboard prints it only to its log."""
+    dashboard prints it only to its log. It listens a moment before it records the URL, and its
+    health check (a TCP connect) may pass in between: the record is waited for, up to 2 s."""
+    import time
+
     from mahavishnu.services import definitions
 
-    running = definitions.dashboard_running()
+    deadline = time.monotonic() + 2.0
+    while (running := definitions.dashboard_running()) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     if running is not None:
         typer.echo(f"open the dashboard: {running.url}")  # echo: a URL never wrapped
 
