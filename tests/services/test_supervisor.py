@@ -568,3 +568,18 @@ def test_a_failed_start_ends_the_daemon_it_forked(tmp_path: Path) -> None:
         supervisor.start("svc")
     daemon = int(pid_file.read_text())
     assert wait_for(lambda: not procs.alive(daemon), timeout=3)
+
+
+def test_the_dashboard_url_is_waited_for_when_the_health_check_passed_before_it_was_recorded(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The dashboard listens a moment before it writes ui/server.json: a TCP check passing in between
+    left `service start` without the login URL."""
+    from mahavishnu.cli import service as service_cli
+    from mahavishnu.services import definitions
+
+    record = definitions.DashboardRecord(pid=1, port=1, url="http://127.0.0.1:1/login?token=t", written=0.0)
+    answers = iter([None, None, record])
+    monkeypatch.setattr(definitions, "dashboard_running", lambda: next(answers))
+    service_cli._print_dashboard_url()
+    assert f"open the dashboard: {record.url}" in capsys.readouterr().out
