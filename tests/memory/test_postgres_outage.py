@@ -203,16 +203,10 @@ def test_daemon_requests_received_while_one_waited_for_a_silent_server_get_its_a
     again. A request received while another waited gets that answer at once; one received after it
     tries the server again, and is served once the server answers."""
     from mahavishnu import settings_snapshot
-    from mahavishnu.memory.core.backends import postgres
     from mahavishnu.memory.loop.daemon import PROTOCOL, RECEIVED, Daemon
 
-    attempts: list[float] = []
-    connect = postgres.connect
-    monkeypatch.setattr(postgres, "connect", lambda dsn: (attempts.append(time.monotonic()), connect(dsn))[1])
-    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")  # (libpq waits 2 s at the least)
     proxy, dsn = relay
-    monkeypatch.setenv("MAHAVISHNU_MEMORY__BACKEND", "postgres")
-    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", dsn)
+    attempts = _counted_attempts(monkeypatch, dsn)
 
     def request(op: str, **args: object) -> dict[str, object]:
         key = settings_snapshot.process_key()
@@ -502,15 +496,9 @@ def test_health_waits_for_a_silent_team_server_once(
     """``health``'s store and postgres checks each opened the store, side by side: two connection
     attempts to a black-holed server; the postgres line is now the store check's own attempt."""
     from mahavishnu.health import health_report
-    from mahavishnu.memory.core.backends import postgres
 
-    attempts: list[float] = []
-    connect = postgres.connect
-    monkeypatch.setattr(postgres, "connect", lambda dsn: (attempts.append(time.monotonic()), connect(dsn))[1])
-    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")  # (libpq waits 2 s at the least)
     proxy, dsn = relay
-    monkeypatch.setenv("MAHAVISHNU_MEMORY__BACKEND", "postgres")
-    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", dsn)
+    attempts = _counted_attempts(monkeypatch, dsn)
     proxy.holding.set()
     started = time.monotonic()
     found = {c.component: c for c in health_report(probe_providers=False, record=False).components}
@@ -562,3 +550,17 @@ def test_a_pooled_connection_whose_check_times_out_is_waited_for_once(
     finally:
         proxy.holding.clear()
         backend.close()
+
+
+def _counted_attempts(monkeypatch: pytest.MonkeyPatch, dsn: str) -> list[float]:
+    """The store set to the team server at ``dsn`` with a 1 s connect timeout (libpq waits 2 s at
+    the least); the times of its connection attempts, as they are made."""
+    from mahavishnu.memory.core.backends import postgres
+
+    attempts: list[float] = []
+    connect = postgres.connect
+    monkeypatch.setattr(postgres, "connect", lambda dsn: (attempts.append(time.monotonic()), connect(dsn))[1])
+    monkeypatch.setenv("MAHAVISHNU_PG_CONNECT_TIMEOUT", "1")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__BACKEND", "postgres")
+    monkeypatch.setenv("MAHAVISHNU_MEMORY__DSN", dsn)
+    return attempts
