@@ -326,6 +326,26 @@ def test_a_pooled_connection_the_server_ended_is_found_by_the_check(
         store.close()
 
 
+def test_a_pool_another_thread_discarded_meanwhile_is_replaced(pg_dsn: str) -> None:
+    """A search's two legs take their connections in two threads: one leg's check found the server
+    had ended its connection and discarded the pool while the other was taking one from it, which
+    failed as 'the pool is closed' (seen under load in CI)."""
+    backend = PostgresBackend(pg_dsn, retries=0)
+    try:
+        first = backend.pool
+        taken = first.getconn
+
+        def discarded_meanwhile(*args: object, **kwargs: object) -> object:
+            backend._discard(first)  # (the other thread's check, between `self.pool` and getconn)
+            return taken(*args, **kwargs)
+
+        first.getconn = discarded_meanwhile  # type: ignore[method-assign]
+        assert backend.run(lambda conn: conn.execute("SELECT 1").fetchone()) == (1,)
+        assert backend.pool is not first
+    finally:
+        backend.close()
+
+
 @pytest.mark.parametrize(
     "said",
     [

@@ -838,10 +838,16 @@ class PostgresBackend(SqlBackend):
         server is found unreachable for the call's request (``_attempted``): a new connection
         would only wait as long again for the same answer."""
         import psycopg
+        from psycopg_pool import PoolClosed
 
         for renewed in (False, True):
             pool = self.pool
-            conn = pool.getconn()
+            try:
+                conn = pool.getconn()
+            except PoolClosed:  # another thread's check (a search's other leg) discarded it meanwhile
+                if renewed:
+                    raise
+                continue
             if time.monotonic() - self._used.get(conn, -math.inf) < FRESH_SECONDS:
                 return pool, conn
             try:
