@@ -157,10 +157,8 @@ def _recall_here(name: str, payload: dict[str, str], open_store: Callable[[], An
         return sync.unreachable_answer(payload, target)
     os.environ.setdefault("MAHAVISHNU_PG_CONNECT_TIMEOUT", str(HOOK_CONNECT_SECONDS))
     try:
+        # (a store for this one command: a server its open found unreachable is not waited for again)
         with (open_store or _open_store)() as store:
-            if target is not None and sync.recently_unreachable(target):
-                # the open waited for it and noted it down: the recall would wait as long again
-                return sync.unreachable_answer(payload, target)
             return build_context(store, payload, name, settings.recall)
     except ServerUnreachableError:
         if target is None:
