@@ -741,15 +741,15 @@ class PostgresBackend(SqlBackend):
         try:
             conn = connect(self.dsn)
         except BackendUnavailableError as exc:
-            self._password_refused = self._password_refused or exc.password_refused
             self._attempted(exc)
             raise
         self._attempted(None)
         return conn
 
     def _attempted(self, failure: BackendUnavailableError | None) -> None:
-        """Note how a connection attempt ended: a server that did not answer, for
-        ``_raise_if_found_unreachable``."""
+        """Note how a connection attempt ended: a refused password, for ``replaced``; a server that
+        did not answer, for ``_raise_if_found_unreachable``."""
+        self._password_refused = self._password_refused or bool(failure and failure.password_refused)
         unreachable = failure if isinstance(failure, ServerUnreachableError) else None
         self._unreachable = None if unreachable is None else (time.monotonic(), unreachable)
 
@@ -812,7 +812,6 @@ class PostgresBackend(SqlBackend):
         except psycopg.Error as exc:  # PoolTimeout is an OperationalError
             pool.close(timeout=1.0)
             error = _unavailable(self.dsn, exc)
-            self._password_refused = self._password_refused or error.password_refused
             self._attempted(error)
             raise error from None
         self._attempted(None)
