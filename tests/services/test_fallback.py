@@ -562,7 +562,7 @@ def test_probe_counts_that_cannot_be_saved_are_reported_once(
     _configure(primary, backup, failures_before_switch=3)
     switch_llm("lab-primary", load_settings())
 
-    def unwritable(state: object, tracks: object) -> None:
+    def unwritable(**parts: object) -> None:
         raise WriteFailedError("cannot write in the watch folder: No space left on device")
 
     monkeypatch.setattr(fallback, "_write_file", unwritable)

@@ -86,22 +86,31 @@ def _read_tracks() -> dict[str, _Track]:
     return tracks
 
 
-def _read_unknown() -> dict[str, str]:
-    """The chain problems the last watcher reported, per assistant (none when never written)."""
-    return {str(tool): str(why) for tool, why in _read_file().get(_UNKNOWN, {}).items()}
+def _read_unknown(held: dict[str, Any] | None = None) -> dict[str, str]:
+    """The chain problems the last watcher reported, per assistant (none when never written), as
+    fallback.json (or ``held``, what was read of it) holds them."""
+    held = _read_file() if held is None else held
+    return {str(tool): str(why) for tool, why in held.get(_UNKNOWN, {}).items()}
 
 
 def _write_file(
-    state: dict[str, dict[str, str]], tracks: dict[str, Any], unknown: dict[str, str] | None = None
+    *,
+    state: dict[str, dict[str, str]] | None = None,
+    tracks: dict[str, Any] | None = None,
+    unknown: dict[str, str] | None = None,
 ) -> None:
-    """Write the switch memory and the tracks, and ``unknown`` (by default: the file's, kept)."""
-    unknown = _read_unknown() if unknown is None else unknown
+    """Write the parts of fallback.json given (the switch memory, the tracks, the chain problems
+    reported), each other part as the file holds it."""
+    held = _read_file()
+    state = {k: v for k, v in held.items() if k not in (_TRACKS, _UNKNOWN)} if state is None else state
+    tracks = held.get(_TRACKS, {}) if tracks is None else tracks
+    unknown = _read_unknown(held) if unknown is None else unknown
     data = {**state, **({_TRACKS: tracks} if tracks else {}), **({_UNKNOWN: unknown} if unknown else {})}
     write_private(state_path(), json.dumps(data, indent=2) + "\n")
 
 
 def _write_state(state: dict[str, dict[str, str]]) -> None:
-    _write_file(state, _read_file().get(_TRACKS, {}))
+    _write_file(state=state)
 
 
 _STALE = "it still holds the earlier fallback (dropped once it can be written)"
@@ -196,7 +205,7 @@ class FallbackManager:
         if tracks == self.saved_tracks:
             return []
         try:
-            _write_file(read_state(), tracks)
+            _write_file(tracks=tracks)
         except MahavishnuError as exc:
             if self.unsaved == exc.message:
                 return []
@@ -308,7 +317,7 @@ class FallbackManager:
             return []
         self.unknown_reported = problems
         with contextlib.suppress(MahavishnuError):  # (unsaved: the next `watch --once` says it again)
-            _write_file(read_state(), _read_file().get(_TRACKS, {}), problems)
+            _write_file(unknown=problems)
         return [log_event("fallback-chain-unknown", tool=t, reason=why) for t, why in problems.items()]
 
     def _maybe_switch_back(
